@@ -1,0 +1,144 @@
+//! The one error type of the crate.
+
+use bson::spec::ElementType;
+
+use crate::Algorithm;
+
+/// Everything that can go wrong while encrypting, decrypting or handling keys.
+///
+/// Messages name what failed and why (the BSON type, the key id, the field of a key
+/// document), never plaintext and never key bytes. Authentication failures are
+/// deliberately opaque: [`Error::Decryption`] does not say whether the tag or the
+/// padding was wrong.
+///
+/// ```
+/// use bson::Bson;
+/// use encrypted_core::{Algorithm, DataKey, Error};
+///
+/// let key = DataKey::generate(bson::Uuid::new())?;
+/// let err = key.encrypt(&Bson::Double(1.5), Algorithm::Deterministic).unwrap_err();
+/// assert!(matches!(err, Error::ProhibitedType { .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "a value of BSON type double cannot be encrypted deterministically"
+/// );
+/// # Ok::<(), encrypted_core::Error>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The drivers' Client Side Encryption spec forbids encrypting this BSON type with
+    /// this algorithm (for example a double deterministically, or null at all).
+    #[error("{}", prohibited_message(*.bson_type, *.algorithm))]
+    ProhibitedType {
+        /// The BSON type of the value that was refused.
+        bson_type: ElementType,
+        /// The algorithm that was asked for.
+        algorithm: Algorithm,
+    },
+
+    /// The value is already a CSFLE ciphertext (BSON binary subtype 6); encrypting it
+    /// again is refused.
+    #[error("the value is already encrypted (BSON binary subtype 6)")]
+    AlreadyEncrypted,
+
+    /// The value cannot be serialized as BSON (for example a document key containing a
+    /// NUL byte).
+    #[error("the value cannot be encoded as BSON: {reason}")]
+    UnencodableValue {
+        /// What the BSON encoder said.
+        reason: String,
+    },
+
+    /// Key bytes of the wrong length were supplied.
+    #[error("{what} must be {expected} bytes long, got {actual}")]
+    InvalidKeyLength {
+        /// Which key ("a data key", "a local master key").
+        what: &'static str,
+        /// The required length in bytes.
+        expected: usize,
+        /// The length that was supplied.
+        actual: usize,
+    },
+
+    /// A master key given as text is not standard base64.
+    #[error("the master key is not valid base64")]
+    InvalidMasterKeyEncoding,
+
+    /// A master key file could not be read.
+    #[error("cannot read the master key file {}: {source}", .path.display())]
+    MasterKeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+
+    /// The bytes are not a well-formed CSFLE ciphertext: wrong binary subtype, too
+    /// short, unknown algorithm byte or an impossible length. Nothing was decrypted.
+    #[error("malformed ciphertext: {reason}")]
+    MalformedCiphertext {
+        /// Which structural check failed.
+        reason: &'static str,
+    },
+
+    /// The ciphertext was made with another data key than the one supplied to decrypt it.
+    #[error(
+        "the ciphertext was encrypted with data key {ciphertext_key_id}, not with {supplied_key_id}"
+    )]
+    KeyMismatch {
+        /// The key id written in the ciphertext.
+        ciphertext_key_id: bson::Uuid,
+        /// The id of the key that was supplied.
+        supplied_key_id: bson::Uuid,
+    },
+
+    /// Authenticated decryption failed: the ciphertext was tampered with, truncated or
+    /// made with other key bytes. Deliberately says nothing more.
+    #[error("decryption failed: the ciphertext is not authentic for this key")]
+    Decryption,
+
+    /// A data key's `keyMaterial` could not be unwrapped with the master key: a wrong
+    /// master key, or altered key material.
+    #[error(
+        "cannot unwrap data key {key_id} with the {provider} master key: wrong master key or altered keyMaterial"
+    )]
+    KeyUnwrap {
+        /// The `_id` of the data key.
+        key_id: bson::Uuid,
+        /// The KMS provider whose master key was used (`local`, `local:name`, …).
+        provider: String,
+    },
+
+    /// A key vault document does not follow the key vault schema.
+    #[error("malformed key document{}: field `{field}` {problem}", key_id_context(.key_id.as_ref()))]
+    MalformedKeyDocument {
+        /// The `_id` of the document, when it could be read.
+        key_id: Option<bson::Uuid>,
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed: {0}")]
+    Randomness(getrandom::Error),
+}
+
+fn prohibited_message(bson_type: ElementType, algorithm: Algorithm) -> String {
+    let name = crate::plaintext::type_name(bson_type);
+    match algorithm {
+        Algorithm::Deterministic => {
+            format!("a value of BSON type {name} cannot be encrypted deterministically")
+        }
+        Algorithm::Random => format!("a value of BSON type {name} cannot be encrypted"),
+    }
+}
+
+fn key_id_context(key_id: Option<&bson::Uuid>) -> String {
+    key_id.map_or_else(String::new, |id| format!(" {id}"))
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
