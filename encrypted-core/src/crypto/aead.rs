@@ -1,6 +1,6 @@
 //! AEAD_AES_256_CBC_HMAC_SHA_512 with MongoDB's deterministic-IV extension.
 //!
-//! A 96-byte key is three 32-byte keys: `ENC_KEY || MAC_KEY || IV_KEY` (libmongocrypt,
+//! A 96-byte key is three 32-byte keys: `MAC_KEY || ENC_KEY || IV_KEY` (libmongocrypt,
 //! `mongocrypt-crypto.c`). With `A` the associated data and `AL` its length in bits as a
 //! 64-bit big-endian integer:
 //!
@@ -47,8 +47,8 @@ impl zeroize::ZeroizeOnDrop for AeadKey {}
 impl AeadKey {
     /// Expands a 96-byte key.
     pub(crate) fn new(key: &[u8; KEY_LEN]) -> Self {
-        let (enc_key, rest) = key.split_at(SUBKEY_LEN);
-        let (mac_key, iv_key) = rest.split_at(SUBKEY_LEN);
+        let (mac_key, rest) = key.split_at(SUBKEY_LEN);
+        let (enc_key, iv_key) = rest.split_at(SUBKEY_LEN);
         // The three lengths are the constants above, so these cannot fail; a wrong split
         // would be caught by every test vector.
         let enc = Aes256::new_from_slice(enc_key).unwrap_or_else(|_| unreachable!());
