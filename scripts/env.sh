@@ -1,0 +1,1 @@
+# Sourced by scripts/test: environment the builds and tests need.
