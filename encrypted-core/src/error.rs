@@ -121,6 +121,23 @@ pub enum Error {
         problem: String,
     },
 
+    /// A KMS provider name is not `kind` or `kind:name` with a name of letters, digits
+    /// and `_`.
+    #[error("invalid KMS provider name `{name}`: a name is letters, digits and `_`")]
+    InvalidProviderName {
+        /// The name that was given.
+        name: String,
+    },
+
+    /// A key document names a KMS provider that is not configured.
+    #[error("KMS provider `{name}` is not configured (configured: {})", .configured.join(", "))]
+    UnknownKmsProvider {
+        /// The provider that was asked for.
+        name: String,
+        /// The providers that are configured.
+        configured: Vec<String>,
+    },
+
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Randomness(getrandom::Error),

@@ -68,6 +68,7 @@ mod data_key;
 mod error;
 mod key_cache;
 mod key_document;
+pub mod kms;
 mod local_master_key;
 mod master_key;
 mod plaintext;

@@ -140,7 +140,7 @@ impl MasterKey {
 }
 
 /// Named KMS providers: `[a-zA-Z0-9_]+` (the drivers' spec).
-fn valid_provider_name(name: &str) -> bool {
+pub(crate) fn valid_provider_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 

@@ -1,0 +1,14 @@
+//! KMS providers: what wraps and unwraps data keys with a master key.
+//!
+//! A provider is anything implementing [`KmsProvider`]; [`KmsProviders`] maps the
+//! provider names of key documents (`local`, `local:name`, `aws`, …) to them. The
+//! built-in providers are [`LocalKms`]; new ones (AWS, Azure, GCP, KMIP) are added as
+//! implementations of the trait without touching the code that calls them.
+
+mod local;
+mod provider;
+mod providers;
+
+pub use local::LocalKms;
+pub use provider::{BoxFuture, KmsProvider};
+pub use providers::KmsProviders;
