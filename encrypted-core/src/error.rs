@@ -138,6 +138,46 @@ pub enum Error {
         configured: Vec<String>,
     },
 
+    /// A namespace is not `database.collection`.
+    #[error("invalid namespace `{namespace}`: expected `database.collection`")]
+    InvalidNamespace {
+        /// The text that was given.
+        namespace: String,
+    },
+
+    /// No data key has this id or alternate name (it may have been deleted).
+    #[error("no data key {key} in the key vault")]
+    KeyNotFound {
+        /// The key's id, or `alt name `name``.
+        key: String,
+    },
+
+    /// Another data key already has this alternate name.
+    #[error("another data key already has the alternate name `{name}`")]
+    DuplicateKeyAltName {
+        /// The name.
+        name: String,
+    },
+
+    /// The key vault server failed or could not be reached.
+    #[error("key vault {operation} failed: {source}")]
+    KeyVault {
+        /// The key vault operation (`createDataKey`, `getKey`, …).
+        operation: &'static str,
+        /// The driver's error.
+        source: Box<mongodb::error::Error>,
+    },
+
+    /// The server does not implement something this operation needs (FerretDB 1.x has
+    /// no partial indexes, for example).
+    #[error("the server does not support {operation} as needed here: {message}")]
+    UnsupportedByServer {
+        /// The server command.
+        operation: &'static str,
+        /// What the server said.
+        message: String,
+    },
+
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Randomness(getrandom::Error),

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bson::Uuid;
@@ -42,6 +42,7 @@ pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 pub struct KeyCache {
     ttl: Option<Duration>,
     slots: Mutex<HashMap<Uuid, Arc<Slot>>>,
+    alt_names: Mutex<HashMap<String, Uuid>>,
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +67,7 @@ impl KeyCache {
         Self {
             ttl: ttl.filter(|ttl| !ttl.is_zero()),
             slots: Mutex::new(HashMap::new()),
+            alt_names: Mutex::new(HashMap::new()),
         }
     }
 
@@ -95,7 +97,7 @@ impl KeyCache {
 
     /// The key with this id if it is cached and fresh.
     pub fn get(&self, id: Uuid) -> Option<Arc<DataKey>> {
-        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let slots = lock(&self.slots);
         let slot = slots.get(&id)?;
         if slot.is_expired(self.ttl, Instant::now()) {
             return None;
@@ -105,28 +107,47 @@ impl KeyCache {
 
     /// Removes a key (for example after its key document changed or was deleted).
     pub fn remove(&self, id: Uuid) {
-        self.slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id);
+        lock(&self.slots).remove(&id);
+        lock(&self.alt_names).retain(|_, key_id| *key_id != id);
     }
 
     /// Removes every key.
     pub fn clear(&self) {
-        self.slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        lock(&self.slots).clear();
+        lock(&self.alt_names).clear();
+    }
+
+    /// Remembers that `name` is an alternate name of key `id` (for as long as that key
+    /// stays cached).
+    pub fn remember_alt_name(&self, name: &str, id: Uuid) {
+        lock(&self.alt_names).insert(name.to_owned(), id);
+    }
+
+    /// Forgets an alternate name (after it was removed from its key).
+    pub fn remove_alt_name(&self, name: &str) {
+        lock(&self.alt_names).remove(name);
+    }
+
+    /// The cached, fresh key with this alternate name.
+    pub fn get_by_alt_name(&self, name: &str) -> Option<Arc<DataKey>> {
+        let id = *lock(&self.alt_names).get(name)?;
+        self.get(id)
     }
 
     /// The live slot for `id`, replacing an expired one; expired slots of other keys
     /// are evicted on the way.
     fn slot(&self, id: Uuid) -> Arc<Slot> {
         let now = Instant::now();
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slots = lock(&self.slots);
         slots.retain(|_, slot| !slot.is_expired(self.ttl, now));
         Arc::clone(slots.entry(id).or_default())
     }
+}
+
+/// The cache's maps hold no invariant a panicking holder could break, so a poisoned
+/// lock is used as is.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Default for KeyCache {

@@ -63,6 +63,7 @@
 
 mod algorithm;
 mod ciphertext;
+mod client_encryption;
 mod crypto;
 mod data_key;
 mod error;
@@ -75,6 +76,10 @@ mod plaintext;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use ciphertext::Ciphertext;
+pub use client_encryption::{
+    ClientEncryption, ClientEncryptionBuilder, CreateDataKey, KeyRef, Namespace,
+    RewrapManyDataKeyResult,
+};
 pub use data_key::DataKey;
 pub use error::{Error, Result};
 pub use key_cache::{DEFAULT_KEY_CACHE_TTL, KeyCache};

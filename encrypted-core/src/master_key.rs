@@ -54,6 +54,13 @@ impl MasterKey {
         Self::Local { name: None }
     }
 
+    /// A named `local:<name>` provider.
+    pub fn local_named(name: impl Into<String>) -> Self {
+        Self::Local {
+            name: Some(name.into()),
+        }
+    }
+
     /// An AWS KMS key in `region` with the ARN `key`.
     pub fn aws(region: impl Into<String>, key: impl Into<String>) -> Self {
         Self::Aws {

@@ -1,0 +1,110 @@
+//! The `create_data_key` action.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+
+use bson::Uuid;
+use zeroize::Zeroizing;
+
+use super::{ClientEncryption, duplicate_or};
+use crate::{DataKey, Error, KeyDocument, MasterKey, Result};
+
+/// Creates a data key: returned by [`ClientEncryption::create_data_key`], configured
+/// with its methods, run by awaiting it. Resolves to the new key's id.
+///
+/// ```no_run
+/// # async fn run(encryption: encrypted_core::ClientEncryption) -> encrypted_core::Result<()> {
+/// use encrypted_core::MasterKey;
+///
+/// let id = encryption
+///     .create_data_key(MasterKey::local())
+///     .key_alt_names(["medco-key"])
+///     .await?;
+/// # let _ = id;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "an action does nothing until awaited"]
+pub struct CreateDataKey<'a> {
+    encryption: &'a ClientEncryption,
+    master_key: MasterKey,
+    key_alt_names: Vec<String>,
+    key_material: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for CreateDataKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateDataKey")
+            .field("master_key", &self.master_key)
+            .field("key_alt_names", &self.key_alt_names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> CreateDataKey<'a> {
+    pub(super) fn new(encryption: &'a ClientEncryption, master_key: MasterKey) -> Self {
+        Self {
+            encryption,
+            master_key,
+            key_alt_names: Vec::new(),
+            key_material: None,
+        }
+    }
+
+    /// Alternate names by which the key can be found; each must be unused.
+    pub fn key_alt_names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.key_alt_names = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Uses these 96 bytes as the key instead of generating them (for example to
+    /// migrate a key from another system).
+    pub fn key_material(mut self, material: impl Into<Vec<u8>>) -> Self {
+        self.key_material = Some(Zeroizing::new(material.into()));
+        self
+    }
+
+    async fn run(self) -> Result<Uuid> {
+        let id = Uuid::new();
+        let key = match &self.key_material {
+            Some(material) => DataKey::from_bytes(id, material)?,
+            None => DataKey::generate(id)?,
+        };
+        let inner = &self.encryption.inner;
+        let provider = inner.kms.get(&self.master_key.provider())?;
+        for (index, name) in self.key_alt_names.iter().enumerate() {
+            if self
+                .key_alt_names
+                .get(..index)
+                .is_some_and(|earlier| earlier.contains(name))
+            {
+                return Err(Error::DuplicateKeyAltName { name: name.clone() });
+            }
+            if self.encryption.get_key_by_alt_name(name).await?.is_some() {
+                return Err(Error::DuplicateKeyAltName { name: name.clone() });
+            }
+        }
+        let key_material = provider.wrap(&self.master_key, &key).await?;
+        let document = KeyDocument::new(id, key_material, self.master_key.clone())
+            .with_key_alt_names(self.key_alt_names.clone())
+            .to_document();
+        inner
+            .key_vault
+            .insert_one(document)
+            .await
+            .map_err(|error| {
+                let name = self.key_alt_names.join(", ");
+                duplicate_or(error, &name, "createDataKey")
+            })?;
+        Ok(id)
+    }
+}
+
+impl<'a> IntoFuture for CreateDataKey<'a> {
+    type Output = Result<Uuid>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<Uuid>> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}

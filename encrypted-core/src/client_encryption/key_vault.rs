@@ -1,0 +1,123 @@
+//! The key vault collection: its namespace and its index.
+
+use std::fmt;
+
+use bson::doc;
+use mongodb::IndexModel;
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::IndexOptions;
+
+use super::{ClientEncryption, key_vault_error};
+use crate::Result;
+
+/// A `database.collection` namespace; the key vault's is `encryption.__keyVault` by
+/// default.
+///
+/// ```
+/// use encrypted_core::Namespace;
+///
+/// assert_eq!(Namespace::default().to_string(), "encryption.__keyVault");
+/// let custom: Namespace = "medco.keys".parse()?;
+/// assert_eq!(custom.db, "medco");
+/// # Ok::<(), encrypted_core::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Namespace {
+    /// The database.
+    pub db: String,
+    /// The collection.
+    pub coll: String,
+}
+
+impl Namespace {
+    /// A namespace from its two parts.
+    pub fn new(db: impl Into<String>, coll: impl Into<String>) -> Self {
+        Self {
+            db: db.into(),
+            coll: coll.into(),
+        }
+    }
+}
+
+impl Default for Namespace {
+    fn default() -> Self {
+        Self::new("encryption", "__keyVault")
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.db, self.coll)
+    }
+}
+
+impl std::str::FromStr for Namespace {
+    type Err = crate::Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text.split_once('.') {
+            Some((db, coll)) if !db.is_empty() && !coll.is_empty() => Ok(Self::new(db, coll)),
+            _ => Err(crate::Error::InvalidNamespace {
+                namespace: text.to_owned(),
+            }),
+        }
+    }
+}
+
+impl ClientEncryption {
+    /// Creates the spec's unique index on `keyAltNames` (partial: only documents that
+    /// have the field), so that the server itself refuses a duplicate alternate name.
+    /// Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::UnsupportedByServer`] when the server does not implement partial
+    /// indexes (FerretDB 1.x): alternate names are then still checked before each write,
+    /// but two concurrent writers could race. [`crate::Error::KeyVault`] for any other
+    /// failure.
+    pub async fn create_key_alt_names_index(&self) -> Result<()> {
+        let options = IndexOptions::builder()
+            .name("keyAltNames_1".to_owned())
+            .unique(true)
+            .partial_filter_expression(doc! { "keyAltNames": { "$exists": true } })
+            .build();
+        let index = IndexModel::builder()
+            .keys(doc! { "keyAltNames": 1 })
+            .options(options)
+            .build();
+        self.inner
+            .key_vault
+            .create_index(index)
+            .await
+            .map_err(|error| match not_implemented(&error) {
+                Some(message) => crate::Error::UnsupportedByServer {
+                    operation: "createIndexes",
+                    message,
+                },
+                None => key_vault_error("createIndexes")(error),
+            })?;
+        Ok(())
+    }
+}
+
+/// The server's message when it says it does not implement what was asked
+/// (`NotImplemented`, 238, or `CommandNotSupported`, 115).
+fn not_implemented(error: &mongodb::error::Error) -> Option<String> {
+    match error.kind.as_ref() {
+        ErrorKind::Command(command) if matches!(command.code, 115 | 238) => {
+            Some(command.message.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Whether the server refused a write as a duplicate key (code 11000).
+pub(crate) fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
+    const DUPLICATE_KEY: i32 = 11000;
+    match error.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(write)) => write.code == DUPLICATE_KEY,
+        ErrorKind::Command(command) => command.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}

@@ -1,0 +1,546 @@
+//! `ClientEncryption` against a real server (`MONGODB_URI`; `scripts/test` starts a local
+//! FerretDB): data keys, alternate names, explicit encryption, the key cache, rewrap, and
+//! the typed errors of bad input and faults.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "common/server.rs"]
+mod server;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bson::{Bson, Uuid, doc};
+use encrypted::kms::{BoxFuture, KmsProvider, KmsProviders, LocalKms};
+use encrypted::{
+    Algorithm, ClientEncryption, DataKey, Error, KeyRef, LocalMasterKey, MasterKey, Namespace,
+};
+use futures_util::TryStreamExt;
+
+const MASTER: [u8; 96] = [0x42; 96];
+
+fn local(bytes: &[u8; 96]) -> KmsProviders {
+    KmsProviders::new().with(LocalKms::new(LocalMasterKey::from_bytes(bytes).unwrap()))
+}
+
+async fn handle(db: &str, kms: KmsProviders) -> ClientEncryption {
+    ClientEncryption::builder(server::client().await, kms)
+        .key_vault_namespace(Namespace::new(db, "__keyVault"))
+        .build()
+}
+
+async fn drop_db(db: &str) {
+    server::client().await.database(db).drop().await.unwrap();
+}
+
+#[tokio::test]
+async fn data_keys_alt_names_and_explicit_encryption() {
+    let db = server::unique_db("keys");
+    let encryption = handle(&db, local(&MASTER)).await;
+    let index_created = create_index_or_know_why_not(&encryption).await;
+    if index_created {
+        encryption.create_key_alt_names_index().await.unwrap(); // idempotent
+    }
+
+    let id = encryption
+        .create_data_key(MasterKey::local())
+        .key_alt_names(["medco-key"])
+        .await
+        .unwrap();
+    let stored = encryption.get_key(id).await.unwrap().unwrap();
+    assert_eq!(stored.key_alt_names, ["medco-key"]);
+    assert_eq!(stored.key_material.len(), 160);
+    assert_eq!(stored.master_key, MasterKey::local());
+    assert_eq!(
+        encryption
+            .get_key_by_alt_name("medco-key")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        id
+    );
+    let all: Vec<_> = encryption
+        .get_keys()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+
+    let by_id = encryption
+        .encrypt(
+            Bson::Int32(123_456_789),
+            KeyRef::Id(id),
+            Algorithm::Deterministic,
+        )
+        .await
+        .unwrap();
+    let by_name = encryption
+        .encrypt(
+            Bson::Int32(123_456_789),
+            "medco-key".into(),
+            Algorithm::Deterministic,
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_id, by_name);
+    assert_eq!(
+        encryption.decrypt(&by_id).await.unwrap(),
+        Bson::Int32(123_456_789)
+    );
+
+    // A plain driver collection sees only subtype 6.
+    let patients = server::client()
+        .await
+        .database(&db)
+        .collection::<bson::Document>("patients");
+    patients
+        .insert_one(doc! { "ssn": by_id.clone() })
+        .await
+        .unwrap();
+    let found = patients
+        .find_one(doc! { "ssn": by_id.clone() })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(found.get("ssn"), Some(Bson::Binary(b)) if b.subtype == bson::spec::BinarySubtype::Encrypted)
+    );
+
+    drop_db(&db).await;
+}
+
+/// Creates the unique `keyAltNames` index; only a server known to lack partial indexes
+/// (FerretDB) may refuse, and then with the typed error.
+async fn create_index_or_know_why_not(encryption: &ClientEncryption) -> bool {
+    match encryption.create_key_alt_names_index().await {
+        Ok(()) => true,
+        Err(Error::UnsupportedByServer { .. }) if server::is_ferretdb().await => false,
+        Err(other) => panic!("createIndexes: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn the_unique_index_refuses_duplicates_behind_our_back() {
+    let db = server::unique_db("index");
+    let encryption = handle(&db, local(&MASTER)).await;
+    if !create_index_or_know_why_not(&encryption).await {
+        return; // recorded in the README: FerretDB 1.x has no partial indexes.
+    }
+    encryption
+        .create_data_key(MasterKey::local())
+        .key_alt_names(["taken"])
+        .await
+        .unwrap();
+    encryption
+        .create_data_key(MasterKey::local())
+        .await
+        .unwrap();
+    encryption
+        .create_data_key(MasterKey::local())
+        .await
+        .unwrap(); // keys without names coexist
+    // A writer that skips our check still hits the index.
+    let vault = server::client()
+        .await
+        .database(&db)
+        .collection::<bson::Document>("__keyVault");
+    let err = vault
+        .insert_one(doc! { "_id": Uuid::new(), "keyAltNames": ["taken"] })
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("11000") || err.to_string().contains("duplicate"),
+        "{err}"
+    );
+    drop_db(&db).await;
+}
+
+#[tokio::test]
+async fn alt_names_are_added_removed_and_never_duplicated() {
+    let db = server::unique_db("altnames");
+    let encryption = handle(&db, local(&MASTER)).await;
+    let a = encryption
+        .create_data_key(MasterKey::local())
+        .key_alt_names(["a"])
+        .await
+        .unwrap();
+    let b = encryption
+        .create_data_key(MasterKey::local())
+        .await
+        .unwrap();
+
+    // Without the unique index, the check before writing refuses duplicates.
+    let duplicate = encryption
+        .create_data_key(MasterKey::local())
+        .key_alt_names(["a"])
+        .await;
+    assert!(matches!(duplicate, Err(Error::DuplicateKeyAltName { ref name }) if name == "a"));
+    let duplicate = encryption.add_key_alt_name(b, "a").await;
+    assert!(matches!(duplicate, Err(Error::DuplicateKeyAltName { .. })));
+
+    let before = encryption
+        .add_key_alt_name(a, "second")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.key_alt_names, ["a"]);
+    // Adding a name a key already has changes nothing and is no error.
+    encryption.add_key_alt_name(a, "second").await.unwrap();
+    assert_eq!(
+        encryption.get_key(a).await.unwrap().unwrap().key_alt_names,
+        ["a", "second"]
+    );
+
+    let before = encryption
+        .remove_key_alt_name(a, "a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.key_alt_names, ["a", "second"]);
+    encryption.remove_key_alt_name(a, "second").await.unwrap();
+    let raw = server::client()
+        .await
+        .database(&db)
+        .collection::<bson::Document>("__keyVault")
+        .find_one(doc! { "_id": a })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !raw.contains_key("keyAltNames"),
+        "the emptied array is removed: {raw}"
+    );
+
+    assert!(
+        encryption
+            .add_key_alt_name(Uuid::new(), "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        encryption
+            .remove_key_alt_name(Uuid::new(), "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    drop_db(&db).await;
+}
+
+#[tokio::test]
+async fn deleting_a_key_shreds_what_it_encrypted() {
+    let db = server::unique_db("delete");
+    let encryption = handle(&db, local(&MASTER)).await;
+    let id = encryption
+        .create_data_key(MasterKey::local())
+        .await
+        .unwrap();
+    let secret = encryption
+        .encrypt(Bson::String("O+".into()), KeyRef::Id(id), Algorithm::Random)
+        .await
+        .unwrap();
+    assert!(encryption.delete_key(id).await.unwrap());
+    assert!(!encryption.delete_key(id).await.unwrap());
+    let shredded = encryption.decrypt(&secret).await;
+    assert!(
+        matches!(shredded, Err(Error::KeyNotFound { .. })),
+        "{shredded:?}"
+    );
+    drop_db(&db).await;
+}
+
+#[tokio::test]
+async fn bad_input_is_a_typed_error() {
+    let db = server::unique_db("bad");
+    let encryption = handle(&db, local(&MASTER)).await;
+    let id = encryption
+        .create_data_key(MasterKey::local())
+        .await
+        .unwrap();
+
+    let unknown = encryption
+        .encrypt(Bson::Int32(1), "nobody".into(), Algorithm::Random)
+        .await;
+    assert!(matches!(unknown, Err(Error::KeyNotFound { .. })));
+    let short = encryption
+        .create_data_key(MasterKey::local())
+        .key_material(vec![1; 95])
+        .await;
+    assert!(matches!(
+        short,
+        Err(Error::InvalidKeyLength { actual: 95, .. })
+    ));
+    let no_provider = encryption
+        .create_data_key(MasterKey::aws("us-east-1", "arn"))
+        .await;
+    assert!(matches!(no_provider, Err(Error::UnknownKmsProvider { .. })));
+
+    // Another master key cannot unwrap: the error names the key and the provider.
+    let other = encryption_with_other_master_key(&db).await;
+    let err = other
+        .encrypt(Bson::Int32(1), KeyRef::Id(id), Algorithm::Random)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::KeyUnwrap { key_id, ref provider } if key_id == id && provider == "local")
+    );
+    assert!(err.to_string().contains(&id.to_string()));
+
+    // A malformed document in the key vault.
+    let vault = server::client()
+        .await
+        .database(&db)
+        .collection::<bson::Document>("__keyVault");
+    let broken = Uuid::new();
+    vault
+        .insert_one(doc! { "_id": broken, "keyMaterial": "not binary" })
+        .await
+        .unwrap();
+    let err = encryption
+        .encrypt(Bson::Int32(1), KeyRef::Id(broken), Algorithm::Random)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MalformedKeyDocument {
+                field: "keyMaterial",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    drop_db(&db).await;
+}
+
+async fn encryption_with_other_master_key(db: &str) -> ClientEncryption {
+    handle(db, local(&[0x24; 96])).await
+}
+
+#[tokio::test]
+async fn custom_key_material_gives_libmongocrypt_compatible_ciphertexts() {
+    let db = server::unique_db("material");
+    let encryption = handle(&db, local(&MASTER)).await;
+    let material: Vec<u8> = (0..96).collect();
+    let id = encryption
+        .create_data_key(MasterKey::local())
+        .key_material(material.clone())
+        .await
+        .unwrap();
+    let through_vault = encryption
+        .encrypt(Bson::Int32(42), KeyRef::Id(id), Algorithm::Deterministic)
+        .await
+        .unwrap();
+    let direct = DataKey::from_bytes(id, &material)
+        .unwrap()
+        .encrypt(&Bson::Int32(42), Algorithm::Deterministic)
+        .unwrap();
+    assert_eq!(through_vault, direct.into_binary());
+    drop_db(&db).await;
+}
+
+/// The local provider, counting how often it is asked to unwrap.
+#[derive(Debug)]
+struct CountingKms {
+    inner: LocalKms,
+    unwraps: Arc<AtomicUsize>,
+}
+
+impl KmsProvider for CountingKms {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn wrap<'a>(
+        &'a self,
+        master_key: &'a MasterKey,
+        key: &'a DataKey,
+    ) -> BoxFuture<'a, encrypted::Result<Vec<u8>>> {
+        self.inner.wrap(master_key, key)
+    }
+    fn unwrap<'a>(
+        &'a self,
+        master_key: &'a MasterKey,
+        key_id: Uuid,
+        key_material: &'a [u8],
+    ) -> BoxFuture<'a, encrypted::Result<DataKey>> {
+        self.unwraps.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.inner.unwrap(master_key, key_id, key_material).await
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_asking_for_one_uncached_key_cause_one_read_and_one_kms_call() {
+    let db = server::unique_db("singleflight");
+    let setup = handle(&db, local(&MASTER)).await;
+    let id = setup.create_data_key(MasterKey::local()).await.unwrap();
+
+    let unwraps = Arc::new(AtomicUsize::new(0));
+    let kms = KmsProviders::new().with(CountingKms {
+        inner: LocalKms::new(LocalMasterKey::from_bytes(&MASTER).unwrap()),
+        unwraps: Arc::clone(&unwraps),
+    });
+    let (client, finds) = server::counting_client().await;
+    let encryption = ClientEncryption::builder(client, kms)
+        .key_vault_namespace(Namespace::new(db.as_str(), "__keyVault"))
+        .build();
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let encryption = encryption.clone();
+            tokio::spawn(async move {
+                encryption
+                    .encrypt(Bson::Int32(i), KeyRef::Id(id), Algorithm::Deterministic)
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(unwraps.load(Ordering::SeqCst), 1, "KMS calls");
+    assert_eq!(finds.load(Ordering::SeqCst), 1, "key vault reads");
+    drop_db(&db).await;
+}
+
+#[tokio::test]
+async fn expired_keys_are_read_again() {
+    let db = server::unique_db("ttl");
+    let setup = handle(&db, local(&MASTER)).await;
+    let id = setup.create_data_key(MasterKey::local()).await.unwrap();
+    let (client, finds) = server::counting_client().await;
+    let encryption = ClientEncryption::builder(client, local(&MASTER))
+        .key_vault_namespace(Namespace::new(db.as_str(), "__keyVault"))
+        .key_cache_ttl(Duration::from_millis(100))
+        .build();
+    for _ in 0..3 {
+        encryption
+            .encrypt(Bson::Int32(1), KeyRef::Id(id), Algorithm::Random)
+            .await
+            .unwrap();
+    }
+    assert_eq!(finds.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    encryption
+        .encrypt(Bson::Int32(1), KeyRef::Id(id), Algorithm::Random)
+        .await
+        .unwrap();
+    assert_eq!(finds.load(Ordering::SeqCst), 2);
+    drop_db(&db).await;
+}
+
+#[tokio::test]
+async fn rewrap_moves_keys_to_another_master_key_and_everything_still_decrypts() {
+    let db = server::unique_db("rewrap");
+    let old_master = LocalMasterKey::from_bytes(&MASTER).unwrap();
+    let new_master = LocalMasterKey::from_bytes(&[0x77; 96]).unwrap();
+    let kms = KmsProviders::new()
+        .with(LocalKms::new(old_master))
+        .with(LocalKms::named("hsm", new_master).unwrap());
+    let encryption = handle(&db, kms).await;
+    let mut secrets = Vec::new();
+    for i in 0..3 {
+        let id = encryption
+            .create_data_key(MasterKey::local())
+            .await
+            .unwrap();
+        let value = Bson::String(format!("secret {i}"));
+        secrets.push((
+            encryption
+                .encrypt(value.clone(), KeyRef::Id(id), Algorithm::Random)
+                .await
+                .unwrap(),
+            value,
+        ));
+    }
+    let named = MasterKey::local_named("hsm");
+    let result = encryption
+        .rewrap_many_data_key(doc! {}, Some(named.clone()))
+        .await
+        .unwrap();
+    assert_eq!(result.rewrapped.len(), 3);
+    assert!(result.skipped.is_empty());
+
+    // A fresh handle (empty cache) that only knows the new master key reads everything.
+    let only_new = encryption_only(
+        &db,
+        LocalKms::named("hsm", LocalMasterKey::from_bytes(&[0x77; 96]).unwrap()).unwrap(),
+    )
+    .await;
+    for (ciphertext, value) in &secrets {
+        assert_eq!(&only_new.decrypt(ciphertext).await.unwrap(), value);
+    }
+    // The old master key alone no longer can.
+    let only_old = handle(&db, local(&MASTER)).await;
+    let err = only_old.decrypt(&secrets[0].0).await.unwrap_err();
+    assert!(
+        matches!(err, Error::UnknownKmsProvider { ref name, .. } if name == "local:hsm"),
+        "{err}"
+    );
+    for key in only_new
+        .get_keys()
+        .await
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+    {
+        assert_eq!(key.master_key, named);
+    }
+    drop_db(&db).await;
+}
+
+async fn encryption_only(db: &str, provider: LocalKms) -> ClientEncryption {
+    handle(db, KmsProviders::new().with(provider)).await
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_key_vault_error() {
+    // A port nothing listens on, and a short server selection timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let client = mongodb::Client::with_uri_str(format!(
+        "mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=300&connectTimeoutMS=300"
+    ))
+    .await
+    .unwrap();
+    let encryption = ClientEncryption::builder(client, local(&MASTER)).build();
+    let err = encryption
+        .create_data_key(MasterKey::local())
+        .key_alt_names(["x"])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::KeyVault { .. }), "{err}");
+    let err = encryption
+        .decrypt(
+            &DataKey::generate(Uuid::new())
+                .unwrap()
+                .encrypt(&Bson::Int32(1), Algorithm::Random)
+                .unwrap()
+                .into_binary(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::KeyVault {
+                operation: "getKey",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
