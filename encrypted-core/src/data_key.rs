@@ -186,6 +186,31 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_bytes_never_panic_and_never_decrypt() {
+        let key = DataKey::from_bytes(Uuid::from_bytes([3; 16]), &[5; 96]).unwrap();
+        let valid = key
+            .encrypt(&Bson::String("x".repeat(40)), Algorithm::Random)
+            .unwrap();
+        let mut noise = [0u8; 4096];
+        crate::crypto::random::fill(&mut noise).unwrap();
+        for round in 0..2000 {
+            let len = round % 160;
+            let start = (round * 7) % (noise.len() - len);
+            // Random bytes behind a header naming this key, so they reach the AEAD.
+            let mut bytes = valid.as_bytes()[..18.min(len)].to_vec();
+            bytes.extend_from_slice(&noise[start..start + len.saturating_sub(18)]);
+            if let Ok(ciphertext) = Ciphertext::from_bytes(bytes) {
+                assert!(key.decrypt(&ciphertext).is_err());
+            }
+            // And every truncation of a valid ciphertext.
+            let truncated = valid.as_bytes()[..len.min(valid.as_bytes().len() - 1)].to_vec();
+            if let Ok(ciphertext) = Ciphertext::from_bytes(truncated) {
+                assert!(key.decrypt(&ciphertext).is_err());
+            }
+        }
+    }
+
+    #[test]
     fn random_encryption_differs_each_time() {
         let key = DataKey::generate(Uuid::new()).unwrap();
         let a = key.encrypt(&Bson::Int32(7), Algorithm::Random).unwrap();
