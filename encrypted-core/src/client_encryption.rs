@@ -29,7 +29,7 @@ use crate::{Algorithm, Ciphertext, DataKey, Error, KeyCache, KeyDocument, Master
 /// Cheap to clone: clones share the cache.
 ///
 /// ```no_run
-/// # async fn run() -> encrypted_core::Result<()> {
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use encrypted_core::kms::{KmsProviders, LocalKms};
 /// use encrypted_core::{Algorithm, ClientEncryption, KeyRef, LocalMasterKey, MasterKey};
 ///
