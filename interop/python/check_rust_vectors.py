@@ -162,26 +162,21 @@ def main(argv: list[str]) -> int:
         print(f"libmongocrypt-interop: {passed} passed, {failed} failed")
         return 1
 
-    for case in data.get("cases", []):
-        desc = case.get("description", "<no description>")
-        try:
-            check_case(lmc, by_id, by_name, case)
-        except Failure as err:
-            fail(desc, str(err))
-        except Exception as err:
-            fail(desc, f"{type(err).__name__}: {err}")
-        else:
-            passed += 1
-    for entry in data.get("tampered", []):
-        desc = "tampered: " + entry.get("description", "<no description>")
-        try:
-            check_tampered(lmc, entry)
-        except Failure as err:
-            fail(desc, str(err))
-        except Exception as err:
-            fail(desc, f"{type(err).__name__}: {err}")
-        else:
-            passed += 1
+    checks = [
+        ("", data.get("cases", []), lambda case: check_case(lmc, by_id, by_name, case)),
+        ("tampered: ", data.get("tampered", []), lambda entry: check_tampered(lmc, entry)),
+    ]
+    for prefix, entries, check in checks:
+        for entry in entries:
+            desc = prefix + entry.get("description", "<no description>")
+            try:
+                check(entry)
+            except Failure as err:
+                fail(desc, str(err))
+            except Exception as err:
+                fail(desc, f"{type(err).__name__}: {err}")
+            else:
+                passed += 1
     lmc.close()
     print(f"libmongocrypt-interop: {passed} passed, {failed} failed")
     return 0 if failed == 0 and passed > 0 else 1
