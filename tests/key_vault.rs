@@ -501,6 +501,112 @@ async fn rewrap_moves_keys_to_another_master_key_and_everything_still_decrypts()
     drop_db(&db).await;
 }
 
+/// A real local provider that starts failing after a number of wraps: a KMS going
+/// down in the middle of a rewrap.
+#[derive(Debug)]
+struct FailingAfter {
+    inner: LocalKms,
+    wraps_left: AtomicUsize,
+}
+
+impl KmsProvider for FailingAfter {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn wrap<'a>(
+        &'a self,
+        master_key: &'a MasterKey,
+        key: &'a DataKey,
+    ) -> BoxFuture<'a, encrypted::Result<Vec<u8>>> {
+        let left = self.wraps_left.load(Ordering::SeqCst);
+        if left == 0 {
+            return Box::pin(async {
+                Err(Error::Kms {
+                    provider: "local:hsm".into(),
+                    message: "connection refused".into(),
+                })
+            });
+        }
+        self.wraps_left.store(left - 1, Ordering::SeqCst);
+        self.inner.wrap(master_key, key)
+    }
+    fn unwrap<'a>(
+        &'a self,
+        master_key: &'a MasterKey,
+        key_id: Uuid,
+        key_material: &'a [u8],
+    ) -> BoxFuture<'a, encrypted::Result<DataKey>> {
+        self.inner.unwrap(master_key, key_id, key_material)
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_rewrap_loses_nothing_and_a_rerun_completes_it() {
+    let db = server::unique_db("interrupted");
+    let old = || LocalKms::new(LocalMasterKey::from_bytes(&MASTER).unwrap());
+    let new = || LocalKms::named("hsm", LocalMasterKey::from_bytes(&[0x77; 96]).unwrap()).unwrap();
+    let setup = handle(&db, KmsProviders::new().with(old())).await;
+    let mut secrets = Vec::new();
+    for i in 0..5 {
+        let id = setup.create_data_key(MasterKey::local()).await.unwrap();
+        let value = Bson::Int32(i);
+        let ciphertext = setup
+            .encrypt(value.clone(), KeyRef::Id(id), Algorithm::Deterministic)
+            .await
+            .unwrap();
+        secrets.push((ciphertext, value));
+    }
+
+    // The new KMS dies after two wraps.
+    let failing = KmsProviders::new().with(old()).with(FailingAfter {
+        inner: new(),
+        wraps_left: AtomicUsize::new(2),
+    });
+    let interrupted = handle(&db, failing)
+        .await
+        .rewrap_many_data_key(doc! {}, Some(MasterKey::local_named("hsm")))
+        .await;
+    assert!(
+        matches!(interrupted, Err(Error::Kms { .. })),
+        "{interrupted:?}"
+    );
+
+    // Every key is whole: readable with its old or its new master key.
+    let both = || KmsProviders::new().with(old()).with(new());
+    let reader = handle(&db, both()).await;
+    let keys: Vec<_> = reader
+        .get_keys()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let moved = keys
+        .iter()
+        .filter(|k| k.master_key == MasterKey::local_named("hsm"))
+        .count();
+    assert_eq!(moved, 2);
+    for (ciphertext, value) in &secrets {
+        assert_eq!(&reader.decrypt(ciphertext).await.unwrap(), value);
+    }
+
+    // Rerunning completes the job; afterwards only the new master key is needed.
+    let result = handle(&db, both())
+        .await
+        .rewrap_many_data_key(
+            doc! { "masterKey.provider": "local" },
+            Some(MasterKey::local_named("hsm")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.rewrapped.len(), 3);
+    let only_new = handle(&db, KmsProviders::new().with(new())).await;
+    for (ciphertext, value) in &secrets {
+        assert_eq!(&only_new.decrypt(ciphertext).await.unwrap(), value);
+    }
+    drop_db(&db).await;
+}
+
 async fn encryption_only(db: &str, provider: LocalKms) -> ClientEncryption {
     handle(db, KmsProviders::new().with(provider)).await
 }

@@ -138,6 +138,16 @@ pub enum Error {
         configured: Vec<String>,
     },
 
+    /// A KMS provider could not wrap or unwrap a key: unreachable, timed out, or it
+    /// refused the request.
+    #[error("KMS provider `{provider}` failed: {message}")]
+    Kms {
+        /// The provider (`aws`, `local:name`, …).
+        provider: String,
+        /// What went wrong, without key bytes.
+        message: String,
+    },
+
     /// A namespace is not `database.collection`.
     #[error("invalid namespace `{namespace}`: expected `database.collection`")]
     InvalidNamespace {
