@@ -87,6 +87,10 @@ impl KeyCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<DataKey>>,
     {
+        // Hot path: a fresh cached key costs one short lock and an `Arc` clone.
+        if let Some(key) = self.get(id) {
+            return Ok(key);
+        }
         let slot = self.slot(id);
         let (key, _) = slot
             .loaded
@@ -134,8 +138,8 @@ impl KeyCache {
         self.get(id)
     }
 
-    /// The live slot for `id`, replacing an expired one; expired slots of other keys
-    /// are evicted on the way.
+    /// The live slot for `id`, replacing an expired one; on this (miss) path the
+    /// expired slots of other keys are evicted too.
     fn slot(&self, id: Uuid) -> Arc<Slot> {
         let now = Instant::now();
         let mut slots = lock(&self.slots);
