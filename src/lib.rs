@@ -2,8 +2,9 @@
 //! byte-compatible with libmongocrypt and every official driver that uses it.
 //!
 //! This is the user-facing crate. Today it re-exports the runtime,
-//! [`encrypted_core`]: the CSFLE ciphertext format, data keys, the local master key and
-//! key vault documents.
+//! [`encrypted_core`]: the CSFLE ciphertext format, data keys, the local master key, key
+//! vault documents, KMS providers and [`ClientEncryption`] (the key vault and explicit
+//! encryption over the official `mongodb` driver).
 //!
 //! ```
 //! use encrypted::bson::Bson;
