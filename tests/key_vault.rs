@@ -422,7 +422,7 @@ async fn expired_keys_are_read_again() {
     let (client, finds) = server::counting_client().await;
     let encryption = ClientEncryption::builder(client, local(&MASTER))
         .key_vault_namespace(Namespace::new(db.as_str(), "__keyVault"))
-        .key_cache_ttl(Duration::from_millis(100))
+        .key_cache_ttl(Duration::from_secs(1))
         .build();
     for _ in 0..3 {
         encryption
@@ -431,7 +431,7 @@ async fn expired_keys_are_read_again() {
             .unwrap();
     }
     assert_eq!(finds.load(Ordering::SeqCst), 1);
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     encryption
         .encrypt(Bson::Int32(1), KeyRef::Id(id), Algorithm::Random)
         .await

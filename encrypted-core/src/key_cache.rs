@@ -196,14 +196,14 @@ mod tests {
 
     #[tokio::test]
     async fn expired_keys_are_loaded_again() {
-        let cache = KeyCache::new(Some(Duration::from_millis(20)));
+        let cache = KeyCache::new(Some(Duration::from_millis(300)));
         let id = Uuid::new();
         let first = cache
             .get_or_load(id, || async { DataKey::generate(id) })
             .await
             .unwrap();
         assert!(cache.get(id).is_some());
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(cache.get(id).is_none());
         let second = cache
             .get_or_load(id, || async { DataKey::generate(id) })
