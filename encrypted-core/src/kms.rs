@@ -2,13 +2,17 @@
 //!
 //! A provider is anything implementing [`KmsProvider`]; [`KmsProviders`] maps the
 //! provider names of key documents (`local`, `local:name`, `aws`, …) to them. The
-//! built-in providers are [`LocalKms`]; new ones (AWS, Azure, GCP, KMIP) are added as
+//! built-in providers are [`LocalKms`] and [`AwsKms`]; new ones (Azure, GCP, KMIP) are added as
 //! implementations of the trait without touching the code that calls them.
 
+mod aws;
 mod local;
 mod provider;
 mod providers;
+mod tls;
 
+pub use aws::{AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT};
 pub use local::LocalKms;
 pub use provider::{BoxFuture, KmsProvider};
 pub use providers::KmsProviders;
+pub use tls::TlsOptions;

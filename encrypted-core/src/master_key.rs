@@ -71,6 +71,26 @@ impl MasterKey {
         }
     }
 
+    /// Sets the endpoint (`host[:port]`) of an AWS key; other master keys are returned
+    /// unchanged.
+    #[must_use]
+    pub fn with_endpoint(mut self, new_endpoint: impl Into<String>) -> Self {
+        if let Self::Aws { endpoint, .. } = &mut self {
+            *endpoint = Some(new_endpoint.into());
+        }
+        self
+    }
+
+    /// Sets the provider name (`local:<name>`, `aws:<name>`); an unsupported master key
+    /// is returned unchanged.
+    #[must_use]
+    pub fn with_provider_name(mut self, new_name: impl Into<String>) -> Self {
+        if let Self::Local { name } | Self::Aws { name, .. } = &mut self {
+            *name = Some(new_name.into());
+        }
+        self
+    }
+
     /// The value of the `provider` field: `local`, `local:name`, `aws`, …
     pub fn provider(&self) -> String {
         let (kind, name) = match self {
