@@ -166,6 +166,17 @@ impl MasterKey {
     }
 }
 
+/// `kind:name`, when `name` is a valid provider name.
+pub(crate) fn named_provider(kind: &str, name: &str) -> crate::Result<String> {
+    if valid_provider_name(name) {
+        Ok(format!("{kind}:{name}"))
+    } else {
+        Err(crate::Error::InvalidProviderName {
+            name: format!("{kind}:{name}"),
+        })
+    }
+}
+
 /// Named KMS providers: `[a-zA-Z0-9_]+` (the drivers' spec).
 pub(crate) fn valid_provider_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -186,6 +197,20 @@ mod tests {
         ] {
             let parsed = MasterKey::from_document(&document).unwrap();
             assert_eq!(parsed.to_document(), document);
+        }
+    }
+
+    #[test]
+    fn provider_names_are_letters_digits_and_underscores() {
+        assert_eq!(
+            named_provider("local", "clinic_1").unwrap(),
+            "local:clinic_1"
+        );
+        for bad in ["", "bad-name", "a:b", "é"] {
+            assert!(matches!(
+                named_provider("aws", bad),
+                Err(crate::Error::InvalidProviderName { .. })
+            ));
         }
     }
 

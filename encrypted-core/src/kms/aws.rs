@@ -130,13 +130,8 @@ impl AwsKms {
     ///
     /// [`Error::InvalidProviderName`] unless `name` is letters, digits and `_`.
     pub fn named(name: &str, credentials: AwsCredentials) -> Result<Self> {
-        if !crate::master_key::valid_provider_name(name) {
-            return Err(Error::InvalidProviderName {
-                name: format!("aws:{name}"),
-            });
-        }
         Ok(Self {
-            name: format!("aws:{name}"),
+            name: crate::master_key::named_provider("aws", name)?,
             ..Self::new(credentials)
         })
     }

@@ -36,13 +36,8 @@ impl LocalKms {
     ///
     /// [`Error::InvalidProviderName`] unless `name` is letters, digits and `_`.
     pub fn named(name: &str, key: LocalMasterKey) -> Result<Self> {
-        if !crate::master_key::valid_provider_name(name) {
-            return Err(Error::InvalidProviderName {
-                name: format!("local:{name}"),
-            });
-        }
         Ok(Self {
-            name: format!("local:{name}"),
+            name: crate::master_key::named_provider("local", name)?,
             key,
         })
     }
