@@ -1,0 +1,144 @@
+//! `keys create|list|show|delete|add-alt-name|remove-alt-name`: data keys in the key
+//! vault.
+
+use futures_util::TryStreamExt;
+
+use encrypted::KeyDocument;
+
+use crate::args::{Connection, KeysCommand, Provider};
+use crate::failure::{Context, Failure};
+use crate::key_vault::KeyVault;
+use crate::kms_config::KmsConfig;
+use crate::{output, rewrap};
+
+/// Runs a `keys` subcommand; returns what to print on standard output.
+///
+/// # Errors
+///
+/// When the key vault, the KMS or the input fails; the message says which.
+pub async fn run(connection: &Connection, command: KeysCommand) -> Result<String, Failure> {
+    match command {
+        KeysCommand::Create {
+            provider,
+            aws_key_arn,
+            alt_names,
+        } => create(connection, provider, aws_key_arn.as_deref(), alt_names).await,
+        KeysCommand::List { json } => list(&open_without_kms(connection).await?, json).await,
+        KeysCommand::Show { key, json } => {
+            let key = open_without_kms(connection).await?.find(&key).await?;
+            Ok(if json {
+                format!("{}\n", output::json(&key))
+            } else {
+                output::details(&key)
+            })
+        }
+        KeysCommand::Delete { key } => delete(&open_without_kms(connection).await?, &key).await,
+        KeysCommand::AddAltName { key, name } => {
+            let vault = open_without_kms(connection).await?;
+            let key = vault.find(&key).await?;
+            vault
+                .encryption
+                .add_key_alt_name(key.id, &name)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot add the alternate name `{name}` to data key {}",
+                        key.id
+                    )
+                })?
+                .ok_or_else(|| gone(&key))?;
+            Ok(format!(
+                "data key {} now has the alternate name `{name}`\n",
+                key.id
+            ))
+        }
+        KeysCommand::RemoveAltName { key, name } => {
+            let vault = open_without_kms(connection).await?;
+            let key = vault.find(&key).await?;
+            if !key.key_alt_names.contains(&name) {
+                return Err(Failure::new(format!(
+                    "data key {} has no alternate name `{name}`",
+                    key.id
+                )));
+            }
+            vault
+                .encryption
+                .remove_key_alt_name(key.id, &name)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot remove the alternate name `{name}` from data key {}",
+                        key.id
+                    )
+                })?
+                .ok_or_else(|| gone(&key))?;
+            Ok(format!(
+                "data key {} no longer has the alternate name `{name}`\n",
+                key.id
+            ))
+        }
+        KeysCommand::Rewrap(args) => rewrap::run(connection, args).await,
+    }
+}
+
+/// The key vault, for commands that never unwrap a key (no master key file is read).
+async fn open_without_kms(connection: &Connection) -> Result<KeyVault, Failure> {
+    KeyVault::open(connection, encrypted::kms::KmsProviders::new()).await
+}
+
+async fn create(
+    connection: &Connection,
+    provider: Provider,
+    aws_key_arn: Option<&str>,
+    alt_names: Vec<String>,
+) -> Result<String, Failure> {
+    let kms = KmsConfig::from_connection(connection);
+    let master_key = kms.master_key(provider, aws_key_arn, kms.has_local_master_key())?;
+    let vault = KeyVault::open(connection, kms.providers(None)?).await?;
+    let id = vault
+        .encryption
+        .create_data_key(master_key)
+        .key_alt_names(alt_names)
+        .await
+        .context("cannot create the data key")?;
+    Ok(format!("{id}\n"))
+}
+
+async fn list(vault: &KeyVault, json: bool) -> Result<String, Failure> {
+    let keys: Vec<KeyDocument> = vault
+        .encryption
+        .get_keys()
+        .await
+        .context("cannot list the data keys")?
+        .try_collect()
+        .await
+        .context("cannot list the data keys")?;
+    Ok(if json {
+        keys.iter()
+            .map(|key| format!("{}\n", output::json(key)))
+            .collect()
+    } else {
+        output::table(&keys)
+    })
+}
+
+async fn delete(vault: &KeyVault, reference: &str) -> Result<String, Failure> {
+    let key = vault.find(reference).await?;
+    let deleted = vault
+        .encryption
+        .delete_key(key.id)
+        .await
+        .with_context(|| format!("cannot delete data key {}", key.id))?;
+    if !deleted {
+        return Err(gone(&key));
+    }
+    Ok(format!("deleted data key {}\n", key.id))
+}
+
+/// A key that was found, then was not there any more.
+fn gone(key: &KeyDocument) -> Failure {
+    Failure::new(format!(
+        "data key {} was deleted by someone else meanwhile",
+        key.id
+    ))
+}

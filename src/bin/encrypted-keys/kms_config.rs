@@ -1,0 +1,151 @@
+//! The KMS providers and master keys the command line options describe.
+
+use std::path::{Path, PathBuf};
+
+use encrypted::kms::{AwsCredentials, AwsKms, KmsProviders, LocalKms, TlsOptions};
+use encrypted::{LocalMasterKey, MasterKey};
+
+use crate::args::{Connection, Provider};
+use crate::failure::{Context, Failure};
+use crate::rotating_local_kms::RotatingLocalKms;
+
+/// The KMS options: which local master key file, and how to reach AWS KMS.
+#[derive(Debug)]
+pub struct KmsConfig {
+    local_master_key: Option<PathBuf>,
+    aws_region: Option<String>,
+    aws_endpoint: Option<String>,
+    aws_ca_file: Option<PathBuf>,
+}
+
+impl KmsConfig {
+    /// The KMS options of the command line.
+    pub fn from_connection(connection: &Connection) -> Self {
+        Self {
+            local_master_key: connection.local_master_key.clone(),
+            aws_region: connection.aws_region.clone(),
+            aws_endpoint: connection.aws_endpoint.clone(),
+            aws_ca_file: connection.aws_ca_file.clone(),
+        }
+    }
+
+    /// The configured providers: `local` when a master key file is given, `aws` when
+    /// AWS credentials are in the environment. With `new_local_master_key`, `local`
+    /// rotates from the old master key to the new one.
+    ///
+    /// # Errors
+    ///
+    /// When a master key file or the CA file cannot be read or is not valid.
+    pub fn providers(&self, new_local_master_key: Option<&Path>) -> Result<KmsProviders, Failure> {
+        let mut providers = KmsProviders::new();
+        let current = self
+            .local_master_key
+            .as_deref()
+            .map(load_local)
+            .transpose()?;
+        let next = new_local_master_key.map(load_local).transpose()?;
+        providers = match (current, next) {
+            (Some(current), Some(next)) => providers.with(RotatingLocalKms::new(
+                LocalKms::new(current),
+                LocalKms::new(next),
+            )),
+            (Some(key), None) | (None, Some(key)) => providers.with(LocalKms::new(key)),
+            (None, None) => providers,
+        };
+        if let Ok(credentials) = AwsCredentials::from_env() {
+            providers = providers.with(self.aws(credentials)?);
+        }
+        Ok(providers)
+    }
+
+    /// The master key that wraps new (or re-wrapped) keys for `provider`.
+    ///
+    /// # Errors
+    ///
+    /// When the provider cannot be used with these options: no local master key file,
+    /// no ARN or region, or no AWS credentials.
+    pub fn master_key(
+        &self,
+        provider: Provider,
+        aws_key_arn: Option<&str>,
+        local_master_key_given: bool,
+    ) -> Result<MasterKey, Failure> {
+        match provider {
+            Provider::Local => {
+                if !local_master_key_given {
+                    return Err(Failure::new(
+                        "the local provider needs a master key: pass --local-master-key FILE",
+                    ));
+                }
+                Ok(MasterKey::local())
+            }
+            Provider::Aws => {
+                let arn = aws_key_arn.ok_or_else(|| {
+                    Failure::new("the aws provider needs a KMS key: pass --aws-key-arn ARN")
+                })?;
+                AwsCredentials::from_env().context("AWS KMS needs credentials")?;
+                let region = match (&self.aws_region, region_of_arn(arn)) {
+                    (Some(region), _) => region.clone(),
+                    (None, Some(region)) => region.to_owned(),
+                    (None, None) => {
+                        return Err(Failure::new(format!(
+                            "no AWS region: pass --aws-region (the key `{arn}` is not an ARN that names one)"
+                        )));
+                    }
+                };
+                let master_key = MasterKey::aws(region, arn);
+                Ok(match &self.aws_endpoint {
+                    Some(endpoint) => master_key.with_endpoint(endpoint),
+                    None => master_key,
+                })
+            }
+        }
+    }
+
+    /// Whether `--local-master-key` was given.
+    pub fn has_local_master_key(&self) -> bool {
+        self.local_master_key.is_some()
+    }
+
+    fn aws(&self, credentials: AwsCredentials) -> Result<AwsKms, Failure> {
+        let aws = AwsKms::new(credentials);
+        match &self.aws_ca_file {
+            None => Ok(aws),
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("cannot read the AWS CA file {}", path.display()))?;
+                aws.with_tls(TlsOptions::new().with_ca_pem(pem))
+                    .with_context(|| format!("cannot use the AWS CA file {}", path.display()))
+            }
+        }
+    }
+}
+
+fn load_local(path: &Path) -> Result<LocalMasterKey, Failure> {
+    LocalMasterKey::from_file(path)
+        .with_context(|| format!("cannot load the local master key {}", path.display()))
+}
+
+/// The region of a KMS key ARN, `arn:aws:kms:<region>:<account>:key/<id>`.
+fn region_of_arn(arn: &str) -> Option<&str> {
+    let mut parts = arn.split(':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("arn"), Some(_), Some("kms"), Some(region)) if !region.is_empty() => Some(region),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_region_of_an_arn() {
+        assert_eq!(
+            region_of_arn("arn:aws:kms:eu-west-3:000000000000:key/abc"),
+            Some("eu-west-3")
+        );
+        assert_eq!(region_of_arn("alias/medco"), None);
+        assert_eq!(region_of_arn("arn:aws:s3:::bucket"), None);
+    }
+}
