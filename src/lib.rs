@@ -1,11 +1,6 @@
 //! Typed, compile-time-checked MongoDB client-side field level encryption (CSFLE),
 //! byte-compatible with libmongocrypt and every official driver that uses it.
 //!
-//! This is the user-facing crate. Today it re-exports the runtime,
-//! [`encrypted_core`]: the CSFLE ciphertext format, data keys, the local master key, key
-//! vault documents, KMS providers and [`ClientEncryption`] (the key vault and explicit
-//! encryption over the official `mongodb` driver).
-//!
 //! ```
 //! use encrypted::bson::Bson;
 //! use encrypted::{Algorithm, DataKey};
@@ -18,4 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+pub use encrypted_core::model::Encrypted;
 pub use encrypted_core::*;
+/// Derives [`Encrypted`] for a struct with named fields.
+pub use encrypted_derive::Encrypted;

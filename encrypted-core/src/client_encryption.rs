@@ -18,6 +18,7 @@ use mongodb::{Client, Collection};
 pub use create_data_key::CreateDataKey;
 pub use key_ref::KeyRef;
 pub use key_vault::Namespace;
+pub(crate) use key_vault::not_implemented;
 pub use rewrap::RewrapManyDataKeyResult;
 
 use crate::kms::KmsProviders;

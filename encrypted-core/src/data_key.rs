@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use bson::spec::ElementType;
 use bson::{Bson, Uuid};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -96,16 +97,36 @@ impl DataKey {
     /// - [`Error::Randomness`] if the OS generator fails (random algorithm).
     pub fn encrypt(&self, value: &Bson, algorithm: Algorithm) -> Result<Ciphertext> {
         plaintext::check_allowed(value, algorithm)?;
-        let original_type = value.element_type();
         let plaintext = zeroize::Zeroizing::new(plaintext::encode(value)?);
+        self.seal(value.element_type(), &plaintext, algorithm)
+    }
+
+    /// Encrypts a value given as its BSON type and the bytes it occupies inside a
+    /// document. The caller has checked it is not already a subtype-6 binary.
+    pub(crate) fn encrypt_value_bytes(
+        &self,
+        element_type: ElementType,
+        value: &[u8],
+        algorithm: Algorithm,
+    ) -> Result<Ciphertext> {
+        plaintext::check_allowed_type(element_type, algorithm)?;
+        self.seal(element_type, value, algorithm)
+    }
+
+    fn seal(
+        &self,
+        original_type: ElementType,
+        plaintext: &[u8],
+        algorithm: Algorithm,
+    ) -> Result<Ciphertext> {
         let header = ciphertext::header(algorithm, self.id, original_type);
         let iv = match algorithm {
-            Algorithm::Deterministic => self.aead.deterministic_iv(&header, &plaintext),
+            Algorithm::Deterministic => self.aead.deterministic_iv(&header, plaintext),
             Algorithm::Random => AeadKey::random_iv()?,
         };
         let mut bytes = Vec::with_capacity(HEADER_LEN + AeadKey::ciphertext_len(plaintext.len()));
         bytes.extend_from_slice(&header);
-        self.aead.seal_into(&iv, &header, &plaintext, &mut bytes);
+        self.aead.seal_into(&iv, &header, plaintext, &mut bytes);
         Ok(Ciphertext::new_unchecked(bytes, algorithm, original_type))
     }
 
@@ -118,14 +139,23 @@ impl DataKey {
     /// - [`Error::Decryption`] when it is not authentic for this key (tampered, truncated,
     ///   other key bytes) — one opaque error whatever the cause.
     pub fn decrypt(&self, ciphertext: &Ciphertext) -> Result<Bson> {
+        let plaintext = self.decrypt_value_bytes(ciphertext)?;
+        plaintext::decode(ciphertext.original_type(), &plaintext)
+    }
+
+    /// Authenticates and decrypts a ciphertext to the bytes its value occupies inside a
+    /// document (its BSON type is [`Ciphertext::original_type`]).
+    pub(crate) fn decrypt_value_bytes(
+        &self,
+        ciphertext: &Ciphertext,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
         if ciphertext.key_id() != self.id {
             return Err(Error::KeyMismatch {
                 ciphertext_key_id: ciphertext.key_id(),
                 supplied_key_id: self.id,
             });
         }
-        let plaintext = self.aead.open(ciphertext.header(), ciphertext.sealed())?;
-        plaintext::decode(ciphertext.original_type(), &plaintext)
+        self.aead.open(ciphertext.header(), ciphertext.sealed())
     }
 }
 

@@ -188,6 +188,73 @@ pub enum Error {
         message: String,
     },
 
+    /// Encrypting or decrypting one field of a model failed; `path` names the field
+    /// (`insurance.policyNumber`), `source` says why.
+    #[error("field `{path}`: {source}")]
+    Field {
+        /// The dotted path of the field, as stored.
+        path: String,
+        /// What went wrong there.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A value does not have the BSON type the model's schema declares for its field
+    /// (a custom type that serializes to something else: declare it with
+    /// `#[encrypt(bson_type = "...")]`).
+    #[error("field `{path}` is declared as BSON type {expected} but serializes to {found}")]
+    SchemaMismatch {
+        /// The dotted path of the field.
+        path: String,
+        /// The type the schema declares.
+        expected: &'static str,
+        /// The type that was found.
+        found: &'static str,
+    },
+
+    /// A field the model encrypts holds plaintext: in a stored document (written by a
+    /// client without encryption, or altered by someone with access to the database), or
+    /// as the operand of a raw filter, which would silently match nothing.
+    #[error("field `{path}` must be encrypted but holds a plaintext {found}")]
+    UnencryptedField {
+        /// The dotted path of the field.
+        path: String,
+        /// The BSON type that was found instead of an encrypted binary.
+        found: &'static str,
+    },
+
+    /// A query or update operator that cannot work on an encrypted field (a range or
+    /// regex on a ciphertext, `$inc` of a ciphertext, a query on a randomly encrypted
+    /// field).
+    #[error("operator `{operator}` cannot be applied to the encrypted field `{path}`")]
+    UnsupportedOperator {
+        /// The dotted path of the field.
+        path: String,
+        /// The operator.
+        operator: String,
+    },
+
+    /// A document could not be converted to or from the model's Rust type. The reason is
+    /// withheld because it could quote plaintext.
+    #[error("a document does not match the Rust type `{model}` ({direction})")]
+    Serde {
+        /// The model type.
+        model: &'static str,
+        /// `serialize` or `deserialize`.
+        direction: &'static str,
+    },
+
+    /// The server rejected or failed a collection operation.
+    #[error("{operation} on `{namespace}` failed: {source}")]
+    Collection {
+        /// The operation (`insertOne`, `find`, …).
+        operation: &'static str,
+        /// The collection's namespace.
+        namespace: String,
+        /// The driver's error.
+        source: Box<mongodb::error::Error>,
+    },
+
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Randomness(getrandom::Error),

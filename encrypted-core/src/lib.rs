@@ -66,12 +66,14 @@ mod ciphertext;
 mod client_encryption;
 mod crypto;
 mod data_key;
+mod encrypted_collection;
 mod error;
 mod key_cache;
 mod key_document;
 pub mod kms;
 mod local_master_key;
 mod master_key;
+pub mod model;
 mod plaintext;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
@@ -81,6 +83,7 @@ pub use client_encryption::{
     RewrapManyDataKeyResult,
 };
 pub use data_key::DataKey;
+pub use encrypted_collection::EncryptedCollection;
 pub use error::{Error, Result};
 pub use key_cache::{DEFAULT_KEY_CACHE_TTL, KeyCache};
 pub use key_document::KeyDocument;
@@ -89,3 +92,26 @@ pub use master_key::MasterKey;
 pub use plaintext::allowed_deterministic;
 
 pub use bson;
+
+/// Used by the code `#[derive(Encrypted)]` generates; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+
+    /// Asks at compile time whether `T` is a model (`impls`' inherent-const technique:
+    /// the inherent constant exists only when `T: Encrypted`, and wins over the trait's).
+    pub struct Probe<T: ?Sized>(core::marker::PhantomData<T>);
+
+    /// The answer for types that are not models.
+    pub trait NotAModel {
+        /// `false`: not a model.
+        const IS_MODEL: bool = false;
+    }
+
+    impl<T: ?Sized> NotAModel for Probe<T> {}
+
+    impl<T: crate::model::Encrypted> Probe<T> {
+        /// `true`: a model.
+        pub const IS_MODEL: bool = true;
+    }
+}

@@ -27,13 +27,26 @@ pub(crate) fn check_allowed(value: &Bson, algorithm: Algorithm) -> Result<()> {
         }
         _ => {}
     }
-    if algorithm == Algorithm::Deterministic && !allowed_deterministic(bson_type) {
-        return Err(Error::ProhibitedType {
+    check_allowed_type(bson_type, algorithm)
+}
+
+/// Checks the spec's prohibitions that depend on the BSON type alone.
+pub(crate) fn check_allowed_type(bson_type: ElementType, algorithm: Algorithm) -> Result<()> {
+    let allowed = match algorithm {
+        Algorithm::Deterministic => allowed_deterministic(bson_type),
+        Algorithm::Random => !matches!(
+            bson_type,
+            ElementType::Null | ElementType::Undefined | ElementType::MinKey | ElementType::MaxKey
+        ),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::ProhibitedType {
             bson_type,
             algorithm,
-        });
+        })
     }
-    Ok(())
 }
 
 /// Whether deterministic encryption of this type is allowed.

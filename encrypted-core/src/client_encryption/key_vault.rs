@@ -103,7 +103,7 @@ impl ClientEncryption {
 
 /// The server's message when it says it does not implement what was asked
 /// (`NotImplemented`, 238, or `CommandNotSupported`, 115).
-fn not_implemented(error: &mongodb::error::Error) -> Option<String> {
+pub(crate) fn not_implemented(error: &mongodb::error::Error) -> Option<String> {
     match error.kind.as_ref() {
         ErrorKind::Command(command) if matches!(command.code, 115 | 238) => {
             Some(command.message.clone())

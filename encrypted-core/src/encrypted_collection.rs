@@ -1,0 +1,576 @@
+//! A typed collection of a model over the official driver: the model's encrypted fields
+//! are encrypted before a document reaches the driver and decrypted after.
+
+mod keys;
+
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::marker::PhantomData;
+
+use bson::{Bson, Document, RawDocumentBuf};
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use mongodb::Collection;
+use mongodb::results::{DeleteResult, InsertManyResult, InsertOneResult, UpdateResult};
+use zeroize::Zeroize;
+
+use crate::model::{self, DistinctPath, Encrypted, Filter, MissingKeys, Path, SetKind, Update};
+use crate::{Algorithm, ClientEncryption, Error, Result};
+
+/// The collection of model `T`, encrypting and decrypting its marked fields.
+///
+/// Built over any `mongodb::Collection` and a [`ClientEncryption`] (the key vault and the
+/// KMS providers). A handle made with [`EncryptedCollection::without_keys`] has no key
+/// access (the MedcoMD receptionist): it reads [views](Encrypted::View) whose encrypted
+/// fields stay sealed, and cannot write them.
+///
+/// ```no_run
+/// # use encrypted_core::{ClientEncryption, EncryptedCollection, model::{Encrypted, Filter}};
+/// # async fn demo<Patient: Encrypted>(db: mongodb::Database, encryption: ClientEncryption, patient: Patient) -> encrypted_core::Result<()> {
+/// let patients = EncryptedCollection::<Patient>::new(&db.collection::<bson::Document>("patients"), &encryption);
+/// patients.insert_one(&patient).await?;
+/// let everyone: Vec<Patient> = futures_util::TryStreamExt::try_collect(patients.find(Filter::all()).await?).await?;
+/// # let _ = everyone; Ok(()) }
+/// ```
+pub struct EncryptedCollection<T> {
+    collection: Collection<RawDocumentBuf>,
+    encryption: Option<ClientEncryption>,
+    _model: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for EncryptedCollection<T> {
+    fn clone(&self) -> Self {
+        Self {
+            collection: self.collection.clone(),
+            encryption: self.encryption.clone(),
+            _model: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for EncryptedCollection<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptedCollection")
+            .field("namespace", &self.collection.namespace().to_string())
+            .field("keys", &self.encryption.is_some())
+            .finish()
+    }
+}
+
+impl<T: Encrypted> EncryptedCollection<T> {
+    /// The typed collection over `collection`, with key access through `encryption`.
+    ///
+    /// A model declared `#[encrypted(inherit_key)]` cannot have a collection of its own:
+    /// that does not compile.
+    pub fn new<D: Send + Sync>(collection: &Collection<D>, encryption: &ClientEncryption) -> Self {
+        const {
+            assert!(
+                !T::SPEC.needs_key(),
+                "this model has encrypted fields without a key: it can only be nested in a model that has one"
+            )
+        };
+        Self {
+            collection: collection.clone_with_type(),
+            encryption: Some(encryption.clone()),
+            _model: PhantomData,
+        }
+    }
+
+    /// A handle without key access: it reads views whose encrypted fields are sealed
+    /// and queries plaintext fields; anything that needs a key fails with
+    /// [`Error::KeyNotFound`].
+    pub fn without_keys<D: Send + Sync>(collection: &Collection<D>) -> Self {
+        Self {
+            collection: collection.clone_with_type(),
+            encryption: None,
+            _model: PhantomData,
+        }
+    }
+
+    /// The same collection, untyped and without encryption: what any driver sees.
+    pub fn plain(&self) -> Collection<Document> {
+        self.collection.clone_with_type()
+    }
+
+    fn namespace(&self) -> String {
+        self.collection.namespace().to_string()
+    }
+
+    fn driver_error(
+        &self,
+        operation: &'static str,
+    ) -> impl Fn(mongodb::error::Error) -> Error + '_ {
+        move |source| Error::Collection {
+            operation,
+            namespace: self.namespace(),
+            source: Box::new(source),
+        }
+    }
+
+    /// Serializes and encrypts one model.
+    pub async fn encode(&self, value: &T) -> Result<RawDocumentBuf> {
+        let plain = bson::serialize_to_raw_document_buf(value).map_err(|_| Error::Serde {
+            model: T::SPEC.name,
+            direction: "serialize",
+        })?;
+        let mut needed = HashSet::new();
+        let result = match model::keys_to_encrypt(T::SPEC, &plain, None, &Path::ROOT, &mut needed) {
+            Ok(()) => match self.keys_for_refs(needed).await {
+                Ok(ring) => model::encrypt_document(T::SPEC, &plain, None, &ring, &Path::ROOT),
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        };
+        plain.into_bytes().zeroize();
+        result
+    }
+
+    /// Decrypts and deserializes one stored document.
+    pub async fn decode(&self, stored: RawDocumentBuf) -> Result<T> {
+        let mut plain = self.decrypt(&stored, MissingKeys::Fail).await?.into_bytes();
+        let result = bson::deserialize_from_slice(&plain).map_err(|_| Error::Serde {
+            model: T::SPEC.name,
+            direction: "deserialize",
+        });
+        plain.zeroize();
+        result
+    }
+
+    /// Decrypts what it can of one stored document and deserializes its view.
+    pub async fn decode_view(&self, stored: RawDocumentBuf) -> Result<T::View> {
+        let mut plain = self.decrypt(&stored, MissingKeys::Seal).await?.into_bytes();
+        let result = bson::deserialize_from_slice(&plain).map_err(|_| Error::Serde {
+            model: T::SPEC.name,
+            direction: "deserialize",
+        });
+        plain.zeroize();
+        result
+    }
+
+    async fn decrypt(
+        &self,
+        stored: &RawDocumentBuf,
+        missing: MissingKeys,
+    ) -> Result<RawDocumentBuf> {
+        let mut ids = HashSet::new();
+        model::keys_to_decrypt(T::SPEC, stored, &mut ids)?;
+        let ring = self.keys_for_ids(ids).await?;
+        model::decrypt_document(T::SPEC, stored, &ring, missing, &Path::ROOT)
+    }
+
+    async fn filter_document(&self, filter: Filter<T>) -> Result<Document> {
+        let needed = filter.keys(T::SPEC);
+        let keys = self.keys_for_paths(needed).await?;
+        filter.into_document(T::SPEC, &|path, value| {
+            keys.encrypt(path, &value, Algorithm::Deterministic, T::SPEC)
+        })
+    }
+
+    async fn update_document(&self, update: Update<T>) -> Result<Document> {
+        let needed = update
+            .operations()
+            .iter()
+            .filter(|operation| matches!(operation.kind, SetKind::Encrypted))
+            .filter_map(|operation| match T::SPEC.lookup(&operation.path) {
+                model::Lookup::Encrypted(_, key) => Some((operation.path.clone(), key)),
+                _ => None,
+            })
+            .collect();
+        let keys = self.keys_for_paths(needed).await?;
+        let mut document = Document::new();
+        for operation in update.into_operations() {
+            let value = operation.value.map_err(|()| Error::Field {
+                path: operation.path.clone(),
+                source: Box::new(Error::UnencodableValue {
+                    reason: "the value cannot be serialized to BSON".to_owned(),
+                }),
+            })?;
+            let value = match operation.kind {
+                SetKind::Encrypted => match T::SPEC.lookup(&operation.path) {
+                    model::Lookup::Encrypted(field, _) => {
+                        keys.encrypt(&operation.path, &value, field.algorithm, T::SPEC)?
+                    }
+                    _ => value,
+                },
+                SetKind::Nested(nested) => {
+                    self.encrypt_nested(nested, &operation.path, value).await?
+                }
+                _ => value,
+            };
+            let entry = document
+                .entry(operation.operator.to_owned())
+                .or_insert_with(|| Bson::Document(Document::new()));
+            if let Bson::Document(fields) = entry {
+                fields.insert(operation.path, value);
+            }
+        }
+        Ok(document)
+    }
+
+    async fn encrypt_nested(
+        &self,
+        nested: &'static model::ModelSpec,
+        path: &str,
+        value: Bson,
+    ) -> Result<Bson> {
+        let Bson::Document(document) = value else {
+            return Ok(value);
+        };
+        let inherited = match T::SPEC.lookup(path) {
+            model::Lookup::Nested(_, key) => key,
+            _ => None,
+        };
+        let plain =
+            RawDocumentBuf::try_from(&document).map_err(|error| Error::UnencodableValue {
+                reason: error.to_string(),
+            })?;
+        let mut needed = HashSet::new();
+        model::keys_to_encrypt(nested, &plain, inherited, &Path::ROOT, &mut needed)
+            .map_err(|error| model::in_field(&Path::ROOT, error))?;
+        let ring = self.keys_for_refs(needed).await?;
+        let encrypted = model::encrypt_document(nested, &plain, inherited, &ring, &Path::ROOT)
+            .map_err(|error| match error {
+                Error::Field {
+                    path: inner,
+                    source,
+                } => Error::Field {
+                    path: format!("{path}.{inner}"),
+                    source,
+                },
+                other => other,
+            })?;
+        plain.into_bytes().zeroize();
+        let encrypted =
+            Document::try_from(encrypted.as_ref()).map_err(|error| Error::UnencodableValue {
+                reason: error.to_string(),
+            })?;
+        Ok(Bson::Document(encrypted))
+    }
+
+    /// Inserts one model, its encrypted fields encrypted.
+    ///
+    /// # Errors
+    ///
+    /// Key, KMS and encryption errors naming the field; [`Error::Collection`] when the
+    /// server refuses the write.
+    pub async fn insert_one(&self, value: &T) -> Result<InsertOneResult> {
+        let document = self.encode(value).await?;
+        self.collection
+            .insert_one(document)
+            .await
+            .map_err(self.driver_error("insertOne"))
+    }
+
+    /// Inserts many models.
+    ///
+    /// # Errors
+    ///
+    /// As [`EncryptedCollection::insert_one`]; nothing is sent unless every model
+    /// encrypts.
+    pub async fn insert_many(
+        &self,
+        values: impl IntoIterator<Item = impl Borrow<T>>,
+    ) -> Result<InsertManyResult> {
+        let mut documents = Vec::new();
+        for value in values {
+            documents.push(self.encode(value.borrow()).await?);
+        }
+        self.collection
+            .insert_many(documents)
+            .await
+            .map_err(self.driver_error("insertMany"))
+    }
+
+    /// The models matching `filter`, decrypted, as a stream.
+    ///
+    /// # Errors
+    ///
+    /// Filter encryption errors and [`Error::Collection`]; each item fails alone (its
+    /// field named) when it cannot be decrypted.
+    pub async fn find(&self, filter: Filter<T>) -> Result<BoxStream<'_, Result<T>>> {
+        let filter = self.filter_document(filter).await?;
+        let cursor = self
+            .collection
+            .find(filter)
+            .await
+            .map_err(self.driver_error("find"))?;
+        Ok(cursor
+            .map_err(self.driver_error("find"))
+            .and_then(move |stored| self.decode(stored))
+            .boxed())
+    }
+
+    /// The first model matching `filter`, decrypted.
+    ///
+    /// # Errors
+    ///
+    /// As [`EncryptedCollection::find`].
+    pub async fn find_one(&self, filter: Filter<T>) -> Result<Option<T>> {
+        let filter = self.filter_document(filter).await?;
+        match self
+            .collection
+            .find_one(filter)
+            .await
+            .map_err(self.driver_error("find"))?
+        {
+            Some(stored) => self.decode(stored).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The views of the models matching `filter`: every encrypted field this handle can
+    /// decrypt is revealed, the others (no key access, or a deleted per-document key)
+    /// stay sealed.
+    ///
+    /// # Errors
+    ///
+    /// As [`EncryptedCollection::find`], except that a missing key is not an error.
+    pub async fn find_views(&self, filter: Filter<T>) -> Result<BoxStream<'_, Result<T::View>>> {
+        let filter = self.filter_document(filter).await?;
+        let cursor = self
+            .collection
+            .find(filter)
+            .await
+            .map_err(self.driver_error("find"))?;
+        Ok(cursor
+            .map_err(self.driver_error("find"))
+            .and_then(move |stored| self.decode_view(stored))
+            .boxed())
+    }
+
+    /// The view of the first model matching `filter`.
+    ///
+    /// # Errors
+    ///
+    /// As [`EncryptedCollection::find_views`].
+    pub async fn find_one_view(&self, filter: Filter<T>) -> Result<Option<T::View>> {
+        let filter = self.filter_document(filter).await?;
+        match self
+            .collection
+            .find_one(filter)
+            .await
+            .map_err(self.driver_error("find"))?
+        {
+            Some(stored) => self.decode_view(stored).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces the first model matching `filter`.
+    ///
+    /// # Errors
+    ///
+    /// As [`EncryptedCollection::insert_one`].
+    pub async fn replace_one(&self, filter: Filter<T>, replacement: &T) -> Result<UpdateResult> {
+        let filter = self.filter_document(filter).await?;
+        let replacement = self.encode(replacement).await?;
+        self.collection
+            .replace_one(filter, replacement)
+            .await
+            .map_err(self.driver_error("replaceOne"))
+    }
+
+    /// Applies `update` to the first model matching `filter`.
+    ///
+    /// # Errors
+    ///
+    /// Key and encryption errors naming the field; [`Error::Collection`].
+    pub async fn update_one(&self, filter: Filter<T>, update: Update<T>) -> Result<UpdateResult> {
+        let filter = self.filter_document(filter).await?;
+        let update = self.update_document(update).await?;
+        self.collection
+            .update_one(filter, update)
+            .await
+            .map_err(self.driver_error("updateOne"))
+    }
+
+    /// Applies `update` to every model matching `filter`.
+    ///
+    /// # Errors
+    ///
+    /// As [`EncryptedCollection::update_one`].
+    pub async fn update_many(&self, filter: Filter<T>, update: Update<T>) -> Result<UpdateResult> {
+        let filter = self.filter_document(filter).await?;
+        let update = self.update_document(update).await?;
+        self.collection
+            .update_many(filter, update)
+            .await
+            .map_err(self.driver_error("updateMany"))
+    }
+
+    /// Applies a hand-written update document to the models matching `filter`, after
+    /// checking it: an encrypted field may only be `$set` to a ciphertext or `$unset`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnencryptedField`], [`Error::UnsupportedOperator`], [`Error::Collection`].
+    pub async fn update_many_raw(
+        &self,
+        filter: Filter<T>,
+        update: Document,
+    ) -> Result<UpdateResult> {
+        model::check_raw_update(T::SPEC, &update)?;
+        let filter = self.filter_document(filter).await?;
+        self.collection
+            .update_many(filter, update)
+            .await
+            .map_err(self.driver_error("updateMany"))
+    }
+
+    /// Deletes the first model matching `filter`.
+    ///
+    /// # Errors
+    ///
+    /// Filter encryption errors and [`Error::Collection`].
+    pub async fn delete_one(&self, filter: Filter<T>) -> Result<DeleteResult> {
+        let filter = self.filter_document(filter).await?;
+        self.collection
+            .delete_one(filter)
+            .await
+            .map_err(self.driver_error("deleteOne"))
+    }
+
+    /// Deletes every model matching `filter`.
+    ///
+    /// # Errors
+    ///
+    /// As [`EncryptedCollection::delete_one`].
+    pub async fn delete_many(&self, filter: Filter<T>) -> Result<DeleteResult> {
+        let filter = self.filter_document(filter).await?;
+        self.collection
+            .delete_many(filter)
+            .await
+            .map_err(self.driver_error("deleteMany"))
+    }
+
+    /// Counts the models matching `filter`.
+    ///
+    /// # Errors
+    ///
+    /// As [`EncryptedCollection::delete_one`].
+    pub async fn count_documents(&self, filter: Filter<T>) -> Result<u64> {
+        let filter = self.filter_document(filter).await?;
+        self.collection
+            .count_documents(filter)
+            .await
+            .map_err(self.driver_error("count"))
+    }
+
+    /// The distinct values of a plaintext or deterministic field among the models
+    /// matching `filter`, decrypted (equal plaintexts have equal deterministic
+    /// ciphertexts, so the server can tell them apart without seeing them).
+    ///
+    /// # Errors
+    ///
+    /// As [`EncryptedCollection::find`].
+    pub async fn distinct<P: DistinctPath<T>>(
+        &self,
+        path: P,
+        filter: Filter<T>,
+    ) -> Result<Vec<P::Value>> {
+        let filter = self.filter_document(filter).await?;
+        let values = self
+            .collection
+            .distinct(path.path(), filter)
+            .await
+            .map_err(self.driver_error("distinct"))?;
+        let mut decoded = Vec::with_capacity(values.len());
+        for value in values {
+            let value = match value {
+                Bson::Binary(binary) if binary.subtype == bson::spec::BinarySubtype::Encrypted => {
+                    let encryption = self.encryption.as_ref().ok_or_else(no_keys)?;
+                    encryption
+                        .decrypt(&binary)
+                        .await
+                        .map_err(|error| model::in_field(&Path::ROOT, error))
+                        .map_err(|error| name_path(error, path.path()))?
+                }
+                plain => plain,
+            };
+            decoded.push(
+                bson::deserialize_from_bson(value).map_err(|_| Error::Serde {
+                    model: T::SPEC.name,
+                    direction: "deserialize",
+                })?,
+            );
+        }
+        Ok(decoded)
+    }
+
+    /// The model's CSFLE JSON Schema with its keys' UUIDs filled in from the key vault:
+    /// what a libmongocrypt-based driver takes in its `schemaMap`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KeyNotFound`] when a key alternate name is not in the key vault.
+    pub async fn json_schema(&self) -> Result<Document> {
+        let ids = self.schema_key_ids().await?;
+        model::json_schema(T::SPEC, |name| ids.get(name).copied())
+    }
+
+    /// The server-side validator `{ $jsonSchema: ... }` built from the schema.
+    ///
+    /// # Errors
+    ///
+    /// As [`EncryptedCollection::json_schema`].
+    pub async fn validator(&self) -> Result<Document> {
+        let ids = self.schema_key_ids().await?;
+        model::validator(T::SPEC, |name| ids.get(name).copied())
+    }
+
+    /// Creates the collection with the server-side [validator](Self::validator), or
+    /// sets it on the collection if it exists, so that the server itself refuses a
+    /// document whose encrypted fields are not binary subtype 6 (MongoDB 4.2+).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedByServer`] when the server does not implement validators
+    /// (FerretDB 1.x): the codecs still never write plaintext, but a client without
+    /// this crate could. [`Error::Collection`] for any other refusal.
+    pub async fn create_with_validator(&self) -> Result<()> {
+        const NAMESPACE_EXISTS: i32 = 48;
+        let validator = self.validator().await?;
+        let namespace = self.collection.namespace();
+        let database = self.collection.client().database(&namespace.db);
+        let unsupported = |error: mongodb::error::Error, operation| {
+            match crate::client_encryption::not_implemented(&error) {
+                Some(message) => Error::UnsupportedByServer { operation, message },
+                None => Error::Collection {
+                    operation,
+                    namespace: namespace.to_string(),
+                    source: Box::new(error),
+                },
+            }
+        };
+        let created = database
+            .create_collection(&namespace.coll)
+            .validator(validator.clone())
+            .await;
+        match created {
+            Ok(()) => Ok(()),
+            Err(error) if matches!(error.kind.as_ref(), mongodb::error::ErrorKind::Command(command) if command.code == NAMESPACE_EXISTS) => {
+                database
+                    .run_command(bson::doc! { "collMod": &namespace.coll, "validator": validator })
+                    .await
+                    .map(drop)
+                    .map_err(|error| unsupported(error, "collMod"))
+            }
+            Err(error) => Err(unsupported(error, "create")),
+        }
+    }
+}
+
+fn no_keys() -> Error {
+    Error::KeyNotFound {
+        key: "(this collection handle has no key vault access)".to_owned(),
+    }
+}
+
+fn name_path(error: Error, path: &str) -> Error {
+    match error {
+        Error::Field { source, .. } => Error::Field {
+            path: path.to_owned(),
+            source,
+        },
+        other => other,
+    }
+}
