@@ -13,7 +13,9 @@ use mongodb::Collection;
 use mongodb::results::{DeleteResult, InsertManyResult, InsertOneResult, UpdateResult};
 use zeroize::Zeroize;
 
-use crate::model::{self, DistinctPath, Encrypted, Filter, MissingKeys, Path, SetKind, Update};
+use crate::model::{
+    self, DistinctPath, Encrypted, Filter, MissingKeys, Path, RootModel, SetKind, Update,
+};
 use crate::{Algorithm, ClientEncryption, Error, Result};
 
 /// The collection of model `T`, encrypting and decrypting its marked fields.
@@ -59,15 +61,12 @@ impl<T> std::fmt::Debug for EncryptedCollection<T> {
 impl<T: Encrypted> EncryptedCollection<T> {
     /// The typed collection over `collection`, with key access through `encryption`.
     ///
-    /// A model declared `#[encrypted(inherit_key)]` cannot have a collection of its own:
-    /// that does not compile.
-    pub fn new<D: Send + Sync>(collection: &Collection<D>, encryption: &ClientEncryption) -> Self {
-        const {
-            assert!(
-                !T::SPEC.needs_key(),
-                "this model has encrypted fields without a key: it can only be nested in a model that has one"
-            )
-        };
+    /// A model declared `#[encrypted(inherit_key)]` is not a [`RootModel`] and cannot
+    /// have a collection of its own: that does not compile.
+    pub fn new<D: Send + Sync>(collection: &Collection<D>, encryption: &ClientEncryption) -> Self
+    where
+        T: RootModel,
+    {
         Self {
             collection: collection.clone_with_type(),
             encryption: Some(encryption.clone()),
@@ -78,7 +77,10 @@ impl<T: Encrypted> EncryptedCollection<T> {
     /// A handle without key access: it reads views whose encrypted fields are sealed
     /// and queries plaintext fields; anything that needs a key fails with
     /// [`Error::KeyNotFound`].
-    pub fn without_keys<D: Send + Sync>(collection: &Collection<D>) -> Self {
+    pub fn without_keys<D: Send + Sync>(collection: &Collection<D>) -> Self
+    where
+        T: RootModel,
+    {
         Self {
             collection: collection.clone_with_type(),
             encryption: None,

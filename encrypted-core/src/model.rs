@@ -17,7 +17,8 @@ mod update;
 
 pub use filter::Filter;
 pub use path::{
-    AnyPath, Deterministic, DistinctPath, Nested, Plain, Random, SetKind, SettablePath,
+    AnyPath, Deterministic, DistinctPath, EqualityQuery, Nested, Plain, Random, RangeQuery,
+    SetKind, SettablePath,
 };
 pub use protected::{Protected, Sealed};
 pub use schema::{json_schema, schema_key_alt_names, validator};
@@ -74,3 +75,12 @@ pub trait Encrypted:
         Self::fields_at("")
     }
 }
+
+/// A model that can have a collection of its own: every `#[derive(Encrypted)]` struct
+/// except those declared `#[encrypted(inherit_key)]`, whose encrypted fields take their
+/// key from the model they are nested in.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is `#[encrypted(inherit_key)]`: its encrypted fields have no key of their own, so it can only be nested in a model that has one, not stored in a collection",
+    label = "a model declared `#[encrypted(inherit_key)]`"
+)]
+pub trait RootModel: Encrypted {}

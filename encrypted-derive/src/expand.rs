@@ -236,6 +236,14 @@ fn generate(container: &Container<'_>) -> TokenStream {
         .iter()
         .map(|field| guards(&krate, container, field));
     let container_serde = &container.attrs.serde_attrs;
+    let root_model = if inherits_key {
+        TokenStream::new()
+    } else {
+        quote! {
+            #[automatically_derived]
+            impl #krate::model::RootModel for #ident {}
+        }
+    };
     let serde_crate = format!(
         "{}::__private::serde",
         quote!(#krate).to_string().replace(' ', "")
@@ -285,6 +293,7 @@ fn generate(container: &Container<'_>) -> TokenStream {
                     }
                 }
             }
+            #root_model
             #(#guards)*
         };
     }

@@ -37,6 +37,8 @@ pub(crate) fn expand(
                 type Fields<R> = ();
                 fn fields_at<R>(_prefix: &str) -> Self::Fields<R> {}
             }
+            #[automatically_derived]
+            impl #krate::model::RootModel for #ident {}
         };
     }
 }

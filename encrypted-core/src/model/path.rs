@@ -164,7 +164,75 @@ impl<R, T> Random<R, T> {
     pub fn exists(&self, exists: bool) -> Filter<R> {
         Filter::plain(&self.path, Some("$exists"), &exists)
     }
+
+    /// Does not compile: a randomly encrypted field cannot be queried. Present only so
+    /// that trying says why.
+    pub fn eq<V>(&self, _value: V) -> Filter<R>
+    where
+        Self: EqualityQuery,
+    {
+        Filter::all()
+    }
+
+    /// Does not compile: a randomly encrypted field cannot be queried.
+    pub fn is_in<V>(&self, _values: V) -> Filter<R>
+    where
+        Self: EqualityQuery,
+    {
+        Filter::all()
+    }
 }
+
+impl<R, T> Deterministic<R, T> {
+    /// Does not compile: ciphertexts do not keep the order of their plaintexts. Present
+    /// only so that trying says why.
+    pub fn gt<V>(&self, _value: V) -> Filter<R>
+    where
+        Self: RangeQuery,
+    {
+        Filter::all()
+    }
+
+    /// Does not compile: ciphertexts do not keep the order of their plaintexts.
+    pub fn gte<V>(&self, _value: V) -> Filter<R>
+    where
+        Self: RangeQuery,
+    {
+        Filter::all()
+    }
+
+    /// Does not compile: ciphertexts do not keep the order of their plaintexts.
+    pub fn lt<V>(&self, _value: V) -> Filter<R>
+    where
+        Self: RangeQuery,
+    {
+        Filter::all()
+    }
+
+    /// Does not compile: ciphertexts do not keep the order of their plaintexts.
+    pub fn lte<V>(&self, _value: V) -> Filter<R>
+    where
+        Self: RangeQuery,
+    {
+        Filter::all()
+    }
+}
+
+/// Paths that equality queries accept. Deliberately not implemented for [`Random`].
+#[diagnostic::on_unimplemented(
+    message = "a randomly encrypted field cannot be queried: equal values have unrelated ciphertexts",
+    label = "`{Self}` is randomly encrypted",
+    note = "query another field (the MedcoMD guide keeps a plaintext `last4ssn`), or encrypt this one with #[encrypt(deterministic)] if its values are many and not guessable"
+)]
+pub trait EqualityQuery {}
+
+/// Paths that range queries accept. Deliberately not implemented for encrypted paths.
+#[diagnostic::on_unimplemented(
+    message = "an encrypted field can only be compared for equality (`eq`, `ne`, `is_in`, `not_in`)",
+    label = "`{Self}` is encrypted",
+    note = "ciphertexts do not keep the order of their plaintexts, so ranges, regexes and sorting cannot work on them"
+)]
+pub trait RangeQuery {}
 
 /// A path whose field `$set` can write (plaintext, encrypted for you, or a nested model
 /// whose encrypted fields are encrypted for you).
