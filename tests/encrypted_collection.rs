@@ -640,3 +640,51 @@ async fn the_validator_makes_the_server_refuse_plaintext_where_it_supports_valid
     }
     setup.drop().await;
 }
+
+#[tokio::test]
+async fn insert_many_sends_chunks_in_order_and_says_how_far_it_got() {
+    let setup = Setup::new("coll_chunks").await;
+    let patients = setup.patients();
+    let count = encrypted::INSERT_CHUNK * 2 + 500;
+    let result = patients
+        .insert_many((0..count as i32).map(patient))
+        .await
+        .unwrap();
+    assert_eq!(result.inserted_ids.len(), count);
+    assert!((0..count).all(|index| result.inserted_ids.contains_key(&index)));
+    assert_eq!(
+        patients.count_documents(Filter::all()).await.unwrap(),
+        count as u64
+    );
+
+    // A model that cannot be encrypted in the second chunk: the first chunk is stored,
+    // nothing after it, and the error says so.
+    setup
+        .encryption
+        .create_data_key(MasterKey::local())
+        .key_alt_names(["bob"])
+        .await
+        .unwrap();
+    let notes = EncryptedCollection::<Note>::new(
+        &setup.db.collection::<Document>("notes"),
+        &setup.encryption,
+    );
+    let mut batch: Vec<Note> = (0..encrypted::INSERT_CHUNK + 700)
+        .map(|n| Note {
+            owner: "bob".into(),
+            body: format!("note {n}"),
+            mood: None,
+        })
+        .collect();
+    batch[encrypted::INSERT_CHUNK + 600].owner = "nobody".into();
+    let error = notes.insert_many(&batch).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::PartialInsert { inserted, .. } if *inserted == encrypted::INSERT_CHUNK),
+        "{error}"
+    );
+    assert_eq!(
+        notes.count_documents(Filter::all()).await.unwrap(),
+        encrypted::INSERT_CHUNK as u64
+    );
+    setup.drop().await;
+}

@@ -55,22 +55,7 @@ impl Ciphertext {
     /// [`Error::MalformedCiphertext`] when the algorithm byte is not 1 or 2, the type
     /// byte is not a BSON type, or the length cannot hold an IV, a block and a tag.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
-        let Some((&algorithm, rest)) = bytes.split_first() else {
-            return Err(malformed("it is empty"));
-        };
-        let algorithm = Algorithm::from_blob_subtype(algorithm)
-            .ok_or_else(|| malformed("the first byte is not 1 (deterministic) or 2 (random)"))?;
-        let type_byte = rest
-            .get(HEADER_LEN - 2)
-            .copied()
-            .ok_or_else(|| malformed("it is shorter than its 18-byte header"))?;
-        let original_type = ElementType::from(type_byte)
-            .ok_or_else(|| malformed("the original-type byte is not a BSON type"))?;
-        if bytes.len() < HEADER_LEN + MIN_CIPHERTEXT_LEN {
-            return Err(malformed(
-                "it is too short to hold an IV, one block and a tag",
-            ));
-        }
+        let (algorithm, original_type) = check(&bytes)?;
         Ok(Self {
             bytes,
             algorithm,
@@ -178,6 +163,34 @@ impl std::fmt::Debug for Ciphertext {
             .field("len", &self.bytes.len())
             .finish()
     }
+}
+
+/// Checks the structure of FLE1 bytes (see [`Ciphertext::from_bytes`]); returns the
+/// algorithm and the original BSON type.
+pub(crate) fn check(bytes: &[u8]) -> Result<(Algorithm, ElementType)> {
+    let Some((&algorithm, rest)) = bytes.split_first() else {
+        return Err(malformed("it is empty"));
+    };
+    let algorithm = Algorithm::from_blob_subtype(algorithm)
+        .ok_or_else(|| malformed("the first byte is not 1 (deterministic) or 2 (random)"))?;
+    let type_byte = rest
+        .get(HEADER_LEN - 2)
+        .copied()
+        .ok_or_else(|| malformed("it is shorter than its 18-byte header"))?;
+    let original_type = ElementType::from(type_byte)
+        .ok_or_else(|| malformed("the original-type byte is not a BSON type"))?;
+    if bytes.len() < HEADER_LEN + MIN_CIPHERTEXT_LEN {
+        return Err(malformed(
+            "it is too short to hold an IV, one block and a tag",
+        ));
+    }
+    Ok((algorithm, original_type))
+}
+
+/// The id of the data key named in checked FLE1 bytes.
+pub(crate) fn key_id(bytes: &[u8]) -> Option<Uuid> {
+    let id: [u8; 16] = bytes.get(1..17)?.try_into().ok()?;
+    Some(Uuid::from_bytes(id))
 }
 
 /// The 18-byte header (= associated data) of a new ciphertext.

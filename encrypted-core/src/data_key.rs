@@ -102,15 +102,49 @@ impl DataKey {
     }
 
     /// Encrypts a value given as its BSON type and the bytes it occupies inside a
-    /// document. The caller has checked it is not already a subtype-6 binary.
-    pub(crate) fn encrypt_value_bytes(
+    /// document, appending the FLE1 bytes (header, IV, ciphertext, tag) to `out`. The
+    /// caller has checked it is not already a subtype-6 binary; `random_iv` supplies the
+    /// IV of random encryption.
+    pub(crate) fn seal_value_into(
         &self,
         element_type: ElementType,
         value: &[u8],
         algorithm: Algorithm,
-    ) -> Result<Ciphertext> {
+        random_iv: impl FnOnce() -> Result<[u8; 16]>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         plaintext::check_allowed_type(element_type, algorithm)?;
-        self.seal(element_type, value, algorithm)
+        let header = ciphertext::header(algorithm, self.id, element_type);
+        let iv = match algorithm {
+            Algorithm::Deterministic => self.aead.deterministic_iv(&header, value),
+            Algorithm::Random => random_iv()?,
+        };
+        out.extend_from_slice(&header);
+        self.aead.seal_into(&iv, &header, value, out);
+        Ok(())
+    }
+
+    /// The length of the FLE1 bytes of a value of `len` bytes.
+    pub(crate) const fn sealed_len(len: usize) -> usize {
+        HEADER_LEN + AeadKey::ciphertext_len(len)
+    }
+
+    /// Authenticates and decrypts FLE1 bytes, appending the bytes the value occupies
+    /// inside a document to `out`; returns the value's BSON type.
+    pub(crate) fn open_value_into(&self, bytes: &[u8], out: &mut Vec<u8>) -> Result<ElementType> {
+        let (_, original_type) = ciphertext::check(bytes)?;
+        let key_id = ciphertext::key_id(bytes).ok_or(Error::Decryption)?;
+        if key_id != self.id {
+            return Err(Error::KeyMismatch {
+                ciphertext_key_id: key_id,
+                supplied_key_id: self.id,
+            });
+        }
+        let (header, sealed) = bytes
+            .split_at_checked(HEADER_LEN)
+            .ok_or(Error::Decryption)?;
+        self.aead.open_into(header, sealed, out)?;
+        Ok(original_type)
     }
 
     fn seal(

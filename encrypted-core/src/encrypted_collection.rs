@@ -14,9 +14,12 @@ use mongodb::results::{DeleteResult, InsertManyResult, InsertOneResult, UpdateRe
 use zeroize::Zeroize;
 
 use crate::model::{
-    self, DistinctPath, Encrypted, Filter, MissingKeys, Path, RootModel, SetKind, Update,
+    self, DistinctPath, Encrypted, Filter, MissingKeys, Path, RandomIvs, RootModel, SetKind, Update,
 };
 use crate::{Algorithm, ClientEncryption, Error, Result};
+
+/// How many documents [`EncryptedCollection::insert_many`] encrypts and sends at a time.
+pub const INSERT_CHUNK: usize = 1000;
 
 /// The collection of model `T`, encrypting and decrypting its marked fields.
 ///
@@ -109,54 +112,73 @@ impl<T: Encrypted> EncryptedCollection<T> {
     }
 
     /// Serializes and encrypts one model.
+    ///
+    /// # Errors
+    ///
+    /// As [`model::encode`], and key vault or KMS errors while loading its keys.
     pub async fn encode(&self, value: &T) -> Result<RawDocumentBuf> {
-        let plain = bson::serialize_to_raw_document_buf(value).map_err(|_| Error::Serde {
+        let mut plain = bson::serialize_to_vec(value).map_err(|_| Error::Serde {
             model: T::SPEC.name,
             direction: "serialize",
         })?;
+        let result = self
+            .encrypt_serialized(T::SPEC, &plain, None, &mut RandomIvs::for_model(T::SPEC))
+            .await;
+        plain.zeroize();
+        RawDocumentBuf::from_bytes(result?).map_err(|_| Error::Serde {
+            model: T::SPEC.name,
+            direction: "serialize",
+        })
+    }
+
+    async fn encrypt_serialized(
+        &self,
+        spec: &'static model::ModelSpec,
+        plain: &[u8],
+        inherited: Option<model::KeySource>,
+        ivs: &mut RandomIvs,
+    ) -> Result<Vec<u8>> {
         let mut needed = HashSet::new();
-        let result = match model::keys_to_encrypt(T::SPEC, &plain, None, &Path::ROOT, &mut needed) {
-            Ok(()) => match self.keys_for_refs(needed).await {
-                Ok(ring) => model::encrypt_document(T::SPEC, &plain, None, &ring, &Path::ROOT),
-                Err(error) => Err(error),
-            },
-            Err(error) => Err(error),
-        };
-        plain.into_bytes().zeroize();
-        result
+        model::keys_to_encrypt(spec, plain, inherited, &Path::ROOT, &mut needed)?;
+        let keys = self.keys_for_refs(needed).await?;
+        model::encrypt_document(spec, plain, inherited, &keys, ivs, &Path::ROOT)
     }
 
     /// Decrypts and deserializes one stored document.
+    ///
+    /// # Errors
+    ///
+    /// As [`model::decode`], and key vault or KMS errors while loading its keys.
     pub async fn decode(&self, stored: RawDocumentBuf) -> Result<T> {
-        let mut plain = self.decrypt(&stored, MissingKeys::Fail).await?.into_bytes();
-        let result = bson::deserialize_from_slice(&plain).map_err(|_| Error::Serde {
+        let plain = self.decrypt(&stored, MissingKeys::Fail).await?;
+        bson::deserialize_from_slice(&plain).map_err(|_| Error::Serde {
             model: T::SPEC.name,
             direction: "deserialize",
-        });
-        plain.zeroize();
-        result
+        })
     }
 
     /// Decrypts what it can of one stored document and deserializes its view.
+    ///
+    /// # Errors
+    ///
+    /// As [`EncryptedCollection::decode`], except that a missing key is not an error.
     pub async fn decode_view(&self, stored: RawDocumentBuf) -> Result<T::View> {
-        let mut plain = self.decrypt(&stored, MissingKeys::Seal).await?.into_bytes();
-        let result = bson::deserialize_from_slice(&plain).map_err(|_| Error::Serde {
+        let plain = self.decrypt(&stored, MissingKeys::Seal).await?;
+        bson::deserialize_from_slice(&plain).map_err(|_| Error::Serde {
             model: T::SPEC.name,
             direction: "deserialize",
-        });
-        plain.zeroize();
-        result
+        })
     }
 
     async fn decrypt(
         &self,
         stored: &RawDocumentBuf,
         missing: MissingKeys,
-    ) -> Result<RawDocumentBuf> {
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
         let mut ids = HashSet::new();
-        model::keys_to_decrypt(T::SPEC, stored, &mut ids)?;
-        let ring = self.keys_for_ids(ids).await?;
-        model::decrypt_document(T::SPEC, stored, &ring, missing, &Path::ROOT)
+        model::keys_to_decrypt(T::SPEC, stored.as_bytes(), &mut ids)?;
+        let keys = self.keys_for_ids(ids).await?;
+        model::decrypt_document(T::SPEC, stored.as_bytes(), &keys, missing, &Path::ROOT)
     }
 
     async fn filter_document(&self, filter: Filter<T>) -> Result<Document> {
@@ -221,15 +243,13 @@ impl<T: Encrypted> EncryptedCollection<T> {
             model::Lookup::Nested(_, key) => key,
             _ => None,
         };
-        let plain =
-            RawDocumentBuf::try_from(&document).map_err(|error| Error::UnencodableValue {
+        let mut plain =
+            bson::serialize_to_vec(&document).map_err(|error| Error::UnencodableValue {
                 reason: error.to_string(),
             })?;
-        let mut needed = HashSet::new();
-        model::keys_to_encrypt(nested, &plain, inherited, &Path::ROOT, &mut needed)
-            .map_err(|error| model::in_field(&Path::ROOT, error))?;
-        let ring = self.keys_for_refs(needed).await?;
-        let encrypted = model::encrypt_document(nested, &plain, inherited, &ring, &Path::ROOT)
+        let encrypted = self
+            .encrypt_serialized(nested, &plain, inherited, &mut RandomIvs::for_model(nested))
+            .await
             .map_err(|error| match error {
                 Error::Field {
                     path: inner,
@@ -239,10 +259,11 @@ impl<T: Encrypted> EncryptedCollection<T> {
                     source,
                 },
                 other => other,
-            })?;
-        plain.into_bytes().zeroize();
-        let encrypted =
-            Document::try_from(encrypted.as_ref()).map_err(|error| Error::UnencodableValue {
+            });
+        plain.zeroize();
+        let encrypted = RawDocumentBuf::from_bytes(encrypted?)
+            .and_then(|raw| Document::try_from(raw.as_ref()))
+            .map_err(|error| Error::UnencodableValue {
                 reason: error.to_string(),
             })?;
         Ok(Bson::Document(encrypted))
@@ -262,24 +283,116 @@ impl<T: Encrypted> EncryptedCollection<T> {
             .map_err(self.driver_error("insertOne"))
     }
 
-    /// Inserts many models.
+    /// Inserts many models, in order.
+    ///
+    /// Models are encrypted and sent in chunks of [`INSERT_CHUNK`] documents, each chunk
+    /// encrypted while the server stores the one before, so encryption costs little
+    /// throughput. Like an ordered `insertMany`, it stops at the first failure.
     ///
     /// # Errors
     ///
-    /// As [`EncryptedCollection::insert_one`]; nothing is sent unless every model
-    /// encrypts.
+    /// As [`EncryptedCollection::insert_one`]; when earlier chunks were already stored,
+    /// the error is [`Error::PartialInsert`], saying how many documents were inserted.
     pub async fn insert_many(
         &self,
         values: impl IntoIterator<Item = impl Borrow<T>>,
     ) -> Result<InsertManyResult> {
-        let mut documents = Vec::new();
-        for value in values {
-            documents.push(self.encode(value.borrow()).await?);
+        let values: Vec<_> = values.into_iter().collect();
+        let mut chunks = values.chunks(INSERT_CHUNK);
+        let mut inserted_ids = std::collections::HashMap::new();
+        let mut pending = match chunks.next() {
+            Some(chunk) => self.encode_chunk(chunk).await?,
+            None => Vec::new(),
+        };
+        let mut offset = 0;
+        loop {
+            let sending = pending.len();
+            let next = chunks.next();
+            let insert = async {
+                if sending == 0 {
+                    return Ok(None);
+                }
+                self.collection
+                    .insert_many(std::mem::take(&mut pending))
+                    .await
+                    .map(Some)
+            };
+            let encode_next = async {
+                match next {
+                    Some(chunk) => self.encode_chunk(chunk).await.map(Some),
+                    None => Ok(None),
+                }
+            };
+            let (inserted, encoded) = futures_util::future::join(insert, encode_next).await;
+            let partial = |inserted: usize, error: Error| {
+                if inserted == 0 {
+                    error
+                } else {
+                    Error::PartialInsert {
+                        inserted,
+                        source: Box::new(error),
+                    }
+                }
+            };
+            match inserted {
+                Ok(Some(result)) => {
+                    inserted_ids.extend(
+                        result
+                            .inserted_ids
+                            .into_iter()
+                            .map(|(index, id)| (index + offset, id)),
+                    );
+                    offset += sending;
+                }
+                Ok(None) => {}
+                Err(error) => return Err(partial(offset, self.driver_error("insertMany")(error))),
+            }
+            match encoded {
+                Ok(Some(documents)) => pending = documents,
+                Ok(None) => break,
+                Err(error) => return Err(partial(offset, error)),
+            }
         }
-        self.collection
-            .insert_many(documents)
-            .await
-            .map_err(self.driver_error("insertMany"))
+        let mut result = InsertManyResult::default();
+        result.inserted_ids = inserted_ids;
+        Ok(result)
+    }
+
+    /// Encrypts a chunk of models, loading the keys they need once.
+    async fn encode_chunk(&self, values: &[impl Borrow<T>]) -> Result<Vec<RawDocumentBuf>> {
+        struct Plain(Vec<u8>);
+        impl Drop for Plain {
+            fn drop(&mut self) {
+                self.0.zeroize();
+            }
+        }
+        let mut plain = Vec::with_capacity(values.len());
+        let mut needed = HashSet::new();
+        for value in values {
+            let bytes =
+                Plain(
+                    bson::serialize_to_vec(value.borrow()).map_err(|_| Error::Serde {
+                        model: T::SPEC.name,
+                        direction: "serialize",
+                    })?,
+                );
+            model::keys_to_encrypt(T::SPEC, &bytes.0, None, &Path::ROOT, &mut needed)?;
+            plain.push(bytes);
+        }
+        let keys = self.keys_for_refs(needed).await?;
+        // One draw from the OS generator for the random IVs of the whole chunk.
+        let mut ivs = RandomIvs::new(values.len() * T::SPEC.random_field_count());
+        plain
+            .iter()
+            .map(|bytes| {
+                let encrypted =
+                    model::encrypt_document(T::SPEC, &bytes.0, None, &keys, &mut ivs, &Path::ROOT)?;
+                RawDocumentBuf::from_bytes(encrypted).map_err(|_| Error::Serde {
+                    model: T::SPEC.name,
+                    direction: "serialize",
+                })
+            })
+            .collect()
     }
 
     /// The models matching `filter`, decrypted, as a stream.

@@ -11,6 +11,7 @@ mod codec;
 mod filter;
 mod path;
 mod protected;
+mod raw;
 mod schema;
 mod spec;
 mod update;
@@ -25,8 +26,9 @@ pub use schema::{json_schema, schema_key_alt_names, validator};
 pub use spec::{EncryptedFieldSpec, FieldKind, FieldSpec, KeySource, ModelSpec};
 pub use update::Update;
 
+pub use codec::Keys;
 pub(crate) use codec::{
-    KeyRing, MissingKeys, Path, decrypt_document, encrypt_document, in_field, keys_to_decrypt,
+    MissingKeys, Path, RandomIvs, decrypt_document, encrypt_document, in_field, keys_to_decrypt,
     keys_to_encrypt,
 };
 pub(crate) use spec::Lookup;
@@ -84,3 +86,53 @@ pub trait Encrypted:
     label = "a model declared `#[encrypted(inherit_key)]`"
 )]
 pub trait RootModel: Encrypted {}
+
+/// Serializes `value` and encrypts its encrypted fields with `keys`: the document a
+/// CSFLE driver would store. [`EncryptedCollection`](crate::EncryptedCollection) does
+/// this with keys from the key vault; this is for work without one.
+///
+/// # Errors
+///
+/// [`Error::Serde`](crate::Error::Serde) when `value` does not serialize to a document;
+/// a missing key, a type that does not match the schema, or a value the spec forbids, each
+/// naming its field.
+pub fn encode<T: Encrypted>(value: &T, keys: &Keys) -> crate::Result<bson::RawDocumentBuf> {
+    use zeroize::Zeroize;
+    let mut plain = bson::serialize_to_vec(value).map_err(|_| crate::Error::Serde {
+        model: T::SPEC.name,
+        direction: "serialize",
+    })?;
+    let encrypted = encrypt_document(
+        T::SPEC,
+        &plain,
+        None,
+        keys,
+        &mut RandomIvs::for_model(T::SPEC),
+        &Path::ROOT,
+    );
+    plain.zeroize();
+    bson::RawDocumentBuf::from_bytes(encrypted?).map_err(|_| crate::Error::Serde {
+        model: T::SPEC.name,
+        direction: "serialize",
+    })
+}
+
+/// Decrypts a stored document's encrypted fields with `keys` and deserializes it.
+///
+/// # Errors
+///
+/// A missing key, a plaintext or tampered encrypted field, each naming its field;
+/// [`Error::Serde`](crate::Error::Serde) when the document does not match `T`.
+pub fn decode<T: Encrypted>(stored: &bson::RawDocument, keys: &Keys) -> crate::Result<T> {
+    let plain = decrypt_document(
+        T::SPEC,
+        stored.as_bytes(),
+        keys,
+        MissingKeys::Fail,
+        &Path::ROOT,
+    )?;
+    bson::deserialize_from_slice(&plain).map_err(|_| crate::Error::Serde {
+        model: T::SPEC.name,
+        direction: "deserialize",
+    })
+}

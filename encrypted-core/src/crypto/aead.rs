@@ -17,7 +17,7 @@ use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, InnerIvInit, KeyInit};
 use hmac::{Hmac, Mac};
 use sha2::Sha512;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::{Error, Result};
 
@@ -142,6 +142,50 @@ impl AeadKey {
             .len();
         buffer.truncate(plaintext_len);
         Ok(buffer)
+    }
+
+    /// Verifies `IV || C || T` and appends the plaintext to `out`, decrypting in place
+    /// there (no intermediate buffer). On failure `out` is left as it was, with anything
+    /// written zeroized.
+    pub(crate) fn open_into(&self, aad: &[u8], sealed: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        if sealed.len() < MIN_CIPHERTEXT_LEN
+            || !(sealed.len() - BLOCK_LEN - TAG_LEN).is_multiple_of(BLOCK_LEN)
+        {
+            return Err(Error::MalformedCiphertext {
+                reason: "the encrypted part must be a 16-byte IV, whole AES blocks and a 32-byte tag",
+            });
+        }
+        let (authenticated, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+        let mut mac = self.mac.clone();
+        mac.update(aad);
+        mac.update(authenticated);
+        mac.update(&aad_bit_length(aad));
+        mac.verify_truncated_left(tag)
+            .map_err(|_| Error::Decryption)?;
+
+        let (iv, body) = authenticated.split_at(BLOCK_LEN);
+        let start = out.len();
+        out.extend_from_slice(body);
+        let decryptor = cbc::Decryptor::<Aes256>::inner_iv_init(
+            self.enc.clone(),
+            iv.try_into().map_err(|_| Error::Decryption)?,
+        );
+        let decrypted = decryptor
+            .decrypt_padded::<Pkcs7>(out.get_mut(start..).unwrap_or_default())
+            .map(<[u8]>::len);
+        match decrypted {
+            Ok(len) => {
+                let end = start + len;
+                out.get_mut(end..).unwrap_or_default().zeroize();
+                out.truncate(end);
+                Ok(())
+            }
+            Err(_) => {
+                out.get_mut(start..).unwrap_or_default().zeroize();
+                out.truncate(start);
+                Err(Error::Decryption)
+            }
+        }
     }
 
     fn tag(&self, aad: &[u8], iv_and_ciphertext: &[u8]) -> hmac::digest::Output<HmacSha512> {

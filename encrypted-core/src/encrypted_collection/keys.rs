@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bson::{Bson, Uuid};
 
 use super::{EncryptedCollection, no_keys};
-use crate::model::{Encrypted, KeyRing, KeySource, Lookup, ModelSpec};
+use crate::model::{Encrypted, KeySource, Keys, Lookup, ModelSpec};
 use crate::{Algorithm, DataKey, Error, KeyRef, Result, plaintext};
 
 /// The keys of the encrypted fields a filter or an update names, by path.
@@ -68,8 +68,8 @@ fn static_key_ref(path: &str, source: Option<KeySource>) -> Result<KeyRef> {
 }
 
 impl<T: Encrypted> EncryptedCollection<T> {
-    pub(super) async fn keys_for_refs(&self, refs: HashSet<KeyRef>) -> Result<KeyRing> {
-        let mut ring = KeyRing::default();
+    pub(super) async fn keys_for_refs(&self, refs: HashSet<KeyRef>) -> Result<Keys> {
+        let mut ring = Keys::default();
         if refs.is_empty() {
             return Ok(ring);
         }
@@ -83,8 +83,8 @@ impl<T: Encrypted> EncryptedCollection<T> {
 
     /// The keys of these ciphertext key ids that can be had; a key that is not in the
     /// key vault (deleted) is left out, for the decoder to report or seal.
-    pub(super) async fn keys_for_ids(&self, ids: HashSet<Uuid>) -> Result<KeyRing> {
-        let mut ring = KeyRing::default();
+    pub(super) async fn keys_for_ids(&self, ids: HashSet<Uuid>) -> Result<Keys> {
+        let mut ring = Keys::default();
         let Some(encryption) = self.encryption.as_ref() else {
             return Ok(ring);
         };

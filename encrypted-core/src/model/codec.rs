@@ -2,40 +2,77 @@
 //! ciphertexts, and back.
 //!
 //! Both directions work on raw BSON: the model is serialized once by `bson`, then one
-//! pass copies every element and replaces the encrypted ones. The bytes that are
-//! encrypted are exactly the bytes the value occupies in that document, which is what
-//! libmongocrypt encrypts, so the result is what any CSFLE driver writes and reads.
+//! pass copies every element it does not touch as one slice and replaces the encrypted
+//! ones. The bytes that are encrypted are exactly the bytes the value occupies in that
+//! document, which is what libmongocrypt encrypts, so the result is what any CSFLE driver
+//! writes and reads.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use bson::raw::{CStr, RawBinaryRef};
-use bson::spec::{BinarySubtype, ElementType};
-use bson::{RawBsonRef, RawDocument, RawDocumentBuf, Uuid};
+use bson::Uuid;
+use bson::spec::ElementType;
 use zeroize::Zeroizing;
 
+use super::raw::{self, Element};
 use super::spec::{EncryptedFieldSpec, FieldKind, KeySource, ModelSpec};
-use crate::{Ciphertext, DataKey, Error, KeyRef, Result, plaintext};
+use crate::{DataKey, Error, KeyRef, Result, ciphertext, plaintext};
 
-/// The data keys a rewrite may use, resolved (asynchronously) beforehand.
-#[derive(Default)]
-pub(crate) struct KeyRing {
-    by_ref: HashMap<KeyRef, Arc<DataKey>>,
+/// The data keys the codecs may use, each under the name a model gives it (its id or an
+/// alternate name). [`EncryptedCollection`](crate::EncryptedCollection) fills one from the
+/// key vault for each operation; [`encode`](super::encode) and [`decode`](super::decode)
+/// take one directly, for work without a key vault.
+///
+/// ```
+/// use std::sync::Arc;
+/// use encrypted_core::{DataKey, KeyRef, model::Keys};
+///
+/// let key = Arc::new(DataKey::generate(encrypted_core::bson::Uuid::new())?);
+/// let keys = Keys::new().with(KeyRef::AltName("medco-key".into()), key);
+/// # let _ = keys;
+/// # Ok::<(), encrypted_core::Error>(())
+/// ```
+#[derive(Default, Clone)]
+pub struct Keys {
     by_id: HashMap<Uuid, Arc<DataKey>>,
+    by_alt_name: HashMap<String, Arc<DataKey>>,
 }
 
-impl KeyRing {
-    pub(crate) fn insert(&mut self, key_ref: KeyRef, key: Arc<DataKey>) {
-        self.by_id.insert(key.id(), Arc::clone(&key));
-        self.by_ref.insert(key_ref, key);
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("ids", &self.by_id.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Keys {
+    /// No keys.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    fn for_ref(&self, key_ref: &KeyRef) -> Option<&DataKey> {
-        self.by_ref.get(key_ref).map(Arc::as_ref)
+    /// Adds `key` under `key_ref` (and under its id, for decryption).
+    #[must_use]
+    pub fn with(mut self, key_ref: KeyRef, key: Arc<DataKey>) -> Self {
+        self.insert(key_ref, key);
+        self
+    }
+
+    /// Adds `key` under `key_ref` (and under its id, for decryption).
+    pub fn insert(&mut self, key_ref: KeyRef, key: Arc<DataKey>) {
+        if let KeyRef::AltName(name) = key_ref {
+            self.by_alt_name.insert(name, Arc::clone(&key));
+        }
+        self.by_id.insert(key.id(), key);
     }
 
     fn for_id(&self, id: Uuid) -> Option<&DataKey> {
         self.by_id.get(&id).map(Arc::as_ref)
+    }
+
+    fn for_alt_name(&self, name: &str) -> Option<&DataKey> {
+        self.by_alt_name.get(name).map(Arc::as_ref)
     }
 }
 
@@ -113,20 +150,40 @@ pub(crate) fn in_field(path: &Path<'_>, error: Error) -> Error {
     }
 }
 
-fn malformed(_: bson::error::Error) -> Error {
-    Error::MalformedCiphertext {
-        reason: "the document holding it is not valid BSON",
+/// The name of the data key of a field (an alternate name is borrowed from the spec or
+/// from the document), given the default key inherited from its models.
+enum KeyName<'a> {
+    Id(Uuid),
+    AltName(&'a str),
+}
+
+impl KeyName<'_> {
+    fn to_key_ref(&self) -> KeyRef {
+        match self {
+            Self::Id(id) => KeyRef::Id(*id),
+            Self::AltName(name) => KeyRef::AltName((*name).to_owned()),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Id(id) => id.to_string(),
+            Self::AltName(name) => format!("alt name `{name}`"),
+        }
     }
 }
 
-/// The key reference of a field, given the default key inherited from its models.
-fn key_ref(source: Option<KeySource>, siblings: &RawDocument, path: &Path<'_>) -> Result<KeyRef> {
+fn key_name<'a>(
+    source: Option<KeySource>,
+    siblings: &'a [u8],
+    path: &Path<'_>,
+) -> Result<KeyName<'a>> {
     match source {
-        Some(KeySource::Id(bytes)) => Ok(KeyRef::Id(Uuid::from_bytes(bytes))),
-        Some(KeySource::AltName(name)) => Ok(KeyRef::AltName(name.to_owned())),
-        Some(KeySource::AltNameField(field)) => match siblings.get(field) {
-            Ok(Some(RawBsonRef::String(name))) => Ok(KeyRef::AltName(name.to_owned())),
-            _ => Err(Error::Field {
+        Some(KeySource::Id(bytes)) => Ok(KeyName::Id(Uuid::from_bytes(bytes))),
+        Some(KeySource::AltName(name)) => Ok(KeyName::AltName(name)),
+        Some(KeySource::AltNameField(field)) => {
+            let name = raw::find(siblings, field)?.and_then(|element| string_value(&element));
+            name.map(KeyName::AltName).ok_or_else(|| Error::Field {
                 path: path.dotted(),
                 source: Box::new(Error::KeyNotFound {
                     key: format!(
@@ -134,8 +191,8 @@ fn key_ref(source: Option<KeySource>, siblings: &RawDocument, path: &Path<'_>) -
                         path.sibling_pointer(field)
                     ),
                 }),
-            }),
-        },
+            })
+        }
         None => Err(Error::Field {
             path: path.dotted(),
             source: Box::new(Error::KeyNotFound {
@@ -145,190 +202,237 @@ fn key_ref(source: Option<KeySource>, siblings: &RawDocument, path: &Path<'_>) -
     }
 }
 
-/// Collects the keys that encrypting `document` needs.
+/// The text of a BSON string element.
+fn string_value<'a>(element: &Element<'a>) -> Option<&'a str> {
+    if element.element_type != 0x02 {
+        return None;
+    }
+    let text = element.value.get(4..element.value.len().checked_sub(1)?)?;
+    std::str::from_utf8(text).ok()
+}
+
+/// Collects the keys that encrypting `document` (serialized) needs.
 pub(crate) fn keys_to_encrypt(
     spec: &ModelSpec,
-    document: &RawDocument,
+    document: &[u8],
     inherited: Option<KeySource>,
     path: &Path<'_>,
     keys: &mut HashSet<KeyRef>,
 ) -> Result<()> {
     let default_key = spec.key.or(inherited);
-    for element in document {
-        let (name, value) = element.map_err(malformed)?;
-        let Some(field) = spec.field(name.as_str()) else {
+    let mask = spec.name_length_mask();
+    for element in raw::elements(document)? {
+        let element = element?;
+        let Some(field) = spec.field_masked(mask, element.key) else {
             continue;
         };
-        let path = path.child(name.as_str());
-        match (field.kind, value) {
-            (_, RawBsonRef::Null) => {}
-            (FieldKind::Encrypted(encrypted), _) => {
-                keys.insert(key_ref(encrypted.key.or(default_key), document, &path)?);
+        let path = path.child(element.key);
+        match field.kind {
+            _ if element.element_type == raw::tag::NULL => {}
+            FieldKind::Encrypted(encrypted) => {
+                let name = key_name(encrypted.key.or(default_key), document, &path)?;
+                keys.insert(name.to_key_ref());
             }
-            (FieldKind::Nested { model, .. }, RawBsonRef::Document(nested)) => {
-                keys_to_encrypt(model, nested, default_key, &path, keys)?;
+            FieldKind::Nested { model, .. } if element.is_document() => {
+                keys_to_encrypt(model, element.value, default_key, &path, keys)?;
             }
-            (FieldKind::Nested { .. }, _) => {}
+            FieldKind::Nested { .. } => {}
         }
     }
     Ok(())
 }
 
+/// IVs for random encryption, drawn from the OS generator in one call for all the random
+/// fields of a document (rather than one call per field), each IV used once.
+pub(crate) struct RandomIvs {
+    batch: Vec<u8>,
+    used: usize,
+}
+
+impl RandomIvs {
+    /// IVs for `count` random fields (more are drawn if more are asked for).
+    pub(crate) fn new(count: usize) -> Self {
+        Self {
+            batch: vec![0; count.max(1) * 16],
+            used: usize::MAX,
+        }
+    }
+
+    /// IVs for the random fields of one document of `spec`.
+    pub(crate) fn for_model(spec: &ModelSpec) -> Self {
+        Self::new(spec.random_field_count())
+    }
+
+    fn next(&mut self) -> Result<[u8; 16]> {
+        let mut iv = [0; 16];
+        match self.batch.get(self.used..self.used.saturating_add(16)) {
+            Some(bytes) => iv.copy_from_slice(bytes),
+            None => {
+                crate::crypto::random::fill(&mut self.batch)?;
+                self.used = 0;
+                iv.copy_from_slice(self.batch.get(..16).unwrap_or(&[0; 16]));
+            }
+        }
+        self.used += 16;
+        Ok(iv)
+    }
+}
+
 /// Rewrites a serialized model: every encrypted field becomes its ciphertext.
 pub(crate) fn encrypt_document(
     spec: &ModelSpec,
-    document: &RawDocument,
+    document: &[u8],
     inherited: Option<KeySource>,
-    keys: &KeyRing,
+    keys: &Keys,
+    ivs: &mut RandomIvs,
     path: &Path<'_>,
-) -> Result<RawDocumentBuf> {
+) -> Result<Vec<u8>> {
     let default_key = spec.key.or(inherited);
-    let mut out = RawDocumentBuf::new();
-    for element in document {
-        let (name, value) = element.map_err(malformed)?;
-        let Some(field) = spec.field(name.as_str()) else {
-            out.append(name, value);
+    let mask = spec.name_length_mask();
+    let mut out = raw::Writer::new(document.len() * 2 + 64);
+    let mut memo: Option<&DataKey> = None;
+    // Elements that are copied as they are, as one run of bytes.
+    let mut run = Run::default();
+    for element in raw::elements(document)? {
+        let element = &element?;
+        let Some(field) = spec.field_masked(mask, element.key) else {
+            run.extend(element);
             continue;
         };
-        let path = path.child(name.as_str());
+        run.flush(document, &mut out);
+        let path = path.child(element.key);
         match field.kind {
             FieldKind::Encrypted(encrypted) => {
-                if value == RawBsonRef::Null && encrypted.optional {
+                if element.element_type == raw::tag::NULL && encrypted.optional {
                     // `None` is stored as an absent field: nothing to encrypt, nothing
                     // that tells a plaintext null from an encrypted value.
                     continue;
                 }
-                let key_ref = key_ref(encrypted.key.or(default_key), document, &path)?;
-                let key = keys.for_ref(&key_ref).ok_or_else(|| {
-                    in_field(
-                        &path,
-                        Error::KeyNotFound {
-                            key: key_ref_name(&key_ref),
-                        },
-                    )
-                })?;
-                let ciphertext = encrypt_value(key, &encrypted, value, &path)?;
-                out.append(
-                    name,
-                    RawBinaryRef {
-                        subtype: BinarySubtype::Encrypted,
-                        bytes: ciphertext.as_bytes(),
-                    },
-                );
+                let source = encrypted.key.or(default_key);
+                // Most fields use the model's default key: look it up once per document.
+                let key = match (encrypted.key, memo) {
+                    (None, Some(key)) => key,
+                    _ => {
+                        let name = key_name(source, document, &path)?;
+                        let key = match &name {
+                            KeyName::Id(id) => keys.for_id(*id),
+                            KeyName::AltName(alt_name) => keys.for_alt_name(alt_name),
+                        }
+                        .ok_or_else(|| {
+                            in_field(
+                                &path,
+                                Error::KeyNotFound {
+                                    key: name.describe(),
+                                },
+                            )
+                        })?;
+                        if encrypted.key.is_none()
+                            && !matches!(source, Some(KeySource::AltNameField(_)))
+                        {
+                            memo = Some(key);
+                        }
+                        key
+                    }
+                };
+                encrypt_element(key, &encrypted, element, ivs, &mut out, &path)?;
             }
-            FieldKind::Nested { model, optional } => match value {
-                RawBsonRef::Document(nested) => {
-                    let nested = encrypt_document(model, nested, default_key, keys, &path)?;
-                    out.append(name, &nested);
-                }
-                RawBsonRef::Null if optional => {}
-                other => {
+            FieldKind::Nested { model, optional } => {
+                if element.is_document() {
+                    let nested =
+                        encrypt_document(model, element.value, default_key, keys, ivs, &path)?;
+                    out.document(element.key, &nested);
+                } else if !(element.element_type == raw::tag::NULL && optional) {
                     return Err(Error::SchemaMismatch {
                         path: path.dotted(),
                         expected: "object",
-                        found: plaintext::type_name(other.element_type()),
+                        found: type_name_of(element.element_type),
                     });
                 }
-            },
+            }
         }
     }
-    Ok(out)
+    run.flush(document, &mut out);
+    out.finish()
 }
 
-fn key_ref_name(key_ref: &KeyRef) -> String {
-    match key_ref {
-        KeyRef::Id(id) => id.to_string(),
-        KeyRef::AltName(name) => format!("alt name `{name}`"),
+/// A run of consecutive elements to copy unchanged.
+#[derive(Default)]
+struct Run {
+    range: Option<(usize, usize)>,
+}
+
+impl Run {
+    fn extend(&mut self, element: &Element<'_>) {
+        let end = element.offset + element.whole.len();
+        self.range = match self.range {
+            Some((start, _)) => Some((start, end)),
+            None => Some((element.offset, end)),
+        };
+    }
+
+    fn flush(&mut self, document: &[u8], out: &mut raw::Writer) {
+        if let Some((start, end)) = self.range.take() {
+            out.copy_bytes(document.get(start..end).unwrap_or_default());
+        }
     }
 }
 
-fn encrypt_value(
+fn type_name_of(element_type: u8) -> &'static str {
+    ElementType::from(element_type).map_or("unknown", plaintext::type_name)
+}
+
+fn encrypt_element(
     key: &DataKey,
     field: &EncryptedFieldSpec,
-    value: RawBsonRef<'_>,
+    element: &Element<'_>,
+    ivs: &mut RandomIvs,
+    out: &mut raw::Writer,
     path: &Path<'_>,
-) -> Result<Ciphertext> {
-    let found = value.element_type();
-    if let RawBsonRef::Binary(binary) = value
-        && binary.subtype == BinarySubtype::Encrypted
-    {
+) -> Result<()> {
+    if element.ciphertext().is_some() {
         return Err(in_field(path, Error::AlreadyEncrypted));
     }
-    if found != field.bson_type {
+    if element.element_type != field.bson_type as u8 {
         return Err(Error::SchemaMismatch {
             path: path.dotted(),
             expected: plaintext::type_name(field.bson_type),
-            found: plaintext::type_name(found),
+            found: type_name_of(element.element_type),
         });
     }
-    let result = match value {
-        RawBsonRef::Document(document) => {
-            key.encrypt_value_bytes(found, document.as_bytes(), field.algorithm)
-        }
-        RawBsonRef::Array(array) => {
-            key.encrypt_value_bytes(found, array.as_bytes(), field.algorithm)
-        }
-        other => {
-            let bytes = value_bytes(other);
-            key.encrypt_value_bytes(found, &bytes, field.algorithm)
-        }
-    };
-    result.map_err(|error| in_field(path, error))
+    out.start_ciphertext(element.key, DataKey::sealed_len(element.value.len()))
+        .map_err(|error| in_field(path, error))?;
+    key.seal_value_into(
+        field.bson_type,
+        element.value,
+        field.algorithm,
+        || ivs.next(),
+        out.buffer(),
+    )
+    .map_err(|error| in_field(path, error))
 }
-
-/// The bytes a scalar value occupies inside a document.
-fn value_bytes(value: RawBsonRef<'_>) -> Zeroizing<Vec<u8>> {
-    match value {
-        RawBsonRef::Int32(int) => Zeroizing::new(int.to_le_bytes().to_vec()),
-        RawBsonRef::Int64(int) => Zeroizing::new(int.to_le_bytes().to_vec()),
-        RawBsonRef::String(string) => {
-            let mut bytes = Vec::with_capacity(string.len() + 5);
-            // A BSON string's length counts its NUL; a document's strings fit in i32.
-            let length = u32::try_from(string.len() + 1).unwrap_or(u32::MAX);
-            bytes.extend_from_slice(&length.to_le_bytes());
-            bytes.extend_from_slice(string.as_bytes());
-            bytes.push(0);
-            Zeroizing::new(bytes)
-        }
-        other => {
-            let mut wrapper = RawDocumentBuf::new();
-            wrapper.append(VALUE_KEY, other);
-            let bytes = Zeroizing::new(wrapper.into_bytes());
-            // `{"v": value}`: length (4), type (1), "v\0" (2), value, NUL.
-            let end = bytes.len().saturating_sub(1);
-            Zeroizing::new(bytes.get(VALUE_OFFSET..end).unwrap_or_default().to_vec())
-        }
-    }
-}
-
-const VALUE_KEY: &CStr = bson::raw::cstr!("v");
-const VALUE_OFFSET: usize = 7;
 
 /// Collects the ids of the data keys of the ciphertexts in `document`'s encrypted fields.
 pub(crate) fn keys_to_decrypt(
     spec: &ModelSpec,
-    document: &RawDocument,
+    document: &[u8],
     keys: &mut HashSet<Uuid>,
 ) -> Result<()> {
-    for element in document {
-        let (name, value) = element.map_err(malformed)?;
-        let Some(field) = spec.field(name.as_str()) else {
+    let mask = spec.name_length_mask();
+    for element in raw::elements(document)? {
+        let element = element?;
+        let Some(field) = spec.field_masked(mask, element.key) else {
             continue;
         };
-        match (field.kind, value) {
-            (FieldKind::Encrypted(_), RawBsonRef::Binary(binary))
-                if binary.subtype == BinarySubtype::Encrypted =>
-            {
-                if let Some(id) = binary.bytes.get(1..17)
-                    && let Ok(id) = <[u8; 16]>::try_from(id)
-                {
-                    keys.insert(Uuid::from_bytes(id));
+        match field.kind {
+            FieldKind::Encrypted(_) => {
+                if let Some(id) = element.ciphertext().and_then(ciphertext::key_id) {
+                    keys.insert(id);
                 }
             }
-            (FieldKind::Nested { model, .. }, RawBsonRef::Document(nested)) => {
-                keys_to_decrypt(model, nested, keys)?;
+            FieldKind::Nested { model, .. } if element.is_document() => {
+                keys_to_decrypt(model, element.value, keys)?;
             }
-            _ => {}
+            FieldKind::Nested { .. } => {}
         }
     }
     Ok(())
@@ -340,91 +444,84 @@ pub(crate) fn keys_to_decrypt(
 /// client without encryption, or replaced by someone with access to the database.
 pub(crate) fn decrypt_document(
     spec: &ModelSpec,
-    document: &RawDocument,
-    keys: &KeyRing,
+    document: &[u8],
+    keys: &Keys,
     missing: MissingKeys,
     path: &Path<'_>,
-) -> Result<RawDocumentBuf> {
-    let mut out = RawDocumentBuf::new();
-    for element in document {
-        let (name, value) = element.map_err(malformed)?;
-        let Some(field) = spec.field(name.as_str()) else {
-            out.append(name, value);
+) -> Result<Zeroizing<Vec<u8>>> {
+    let mask = spec.name_length_mask();
+    let mut out = raw::Writer::new(document.len());
+    let mut run = Run::default();
+    for element in raw::elements(document)? {
+        let element = &element?;
+        let Some(field) = spec.field_masked(mask, element.key) else {
+            run.extend(element);
             continue;
         };
-        let path = path.child(name.as_str());
-        match (field.kind, value) {
-            (FieldKind::Encrypted(_), RawBsonRef::Binary(binary))
-                if binary.subtype == BinarySubtype::Encrypted =>
-            {
-                let ciphertext = Ciphertext::from_bytes(binary.bytes.to_vec())
-                    .map_err(|error| in_field(&path, error))?;
-                let Some(key) = keys.for_id(ciphertext.key_id()) else {
-                    match missing {
-                        MissingKeys::Seal => {
-                            out.append(name, value);
-                            continue;
+        run.flush(document, &mut out);
+        let path = path.child(element.key);
+        match field.kind {
+            FieldKind::Encrypted(encrypted) => match element.ciphertext() {
+                Some(bytes) => {
+                    let id = ciphertext::key_id(bytes).ok_or_else(|| {
+                        in_field(
+                            &path,
+                            Error::MalformedCiphertext {
+                                reason: "it is shorter than its 18-byte header",
+                            },
+                        )
+                    })?;
+                    let Some(key) = keys.for_id(id) else {
+                        match missing {
+                            MissingKeys::Seal => {
+                                out.copy(element);
+                                continue;
+                            }
+                            MissingKeys::Fail => {
+                                return Err(in_field(
+                                    &path,
+                                    Error::KeyNotFound {
+                                        key: id.to_string(),
+                                    },
+                                ));
+                            }
                         }
-                        MissingKeys::Fail => {
-                            return Err(in_field(
-                                &path,
-                                Error::KeyNotFound {
-                                    key: ciphertext.key_id().to_string(),
-                                },
-                            ));
-                        }
+                    };
+                    let mark = out.len();
+                    // The type byte is authenticated with the rest of the header; it is
+                    // written first and the value decrypted in place after the key.
+                    let original_type = bytes.get(17).copied().unwrap_or(0);
+                    out.start(original_type, element.key);
+                    let value_start = out.len();
+                    key.open_value_into(bytes, out.buffer())
+                        .map_err(|error| in_field(&path, error))?;
+                    // Authenticated bytes that are not one value of their type come from
+                    // no correct writer.
+                    let value = out.buffer().get(value_start..).unwrap_or_default();
+                    if raw::value_len(value, original_type, 0).ok() != Some(value.len()) {
+                        out.truncate(mark);
+                        return Err(in_field(&path, Error::Decryption));
                     }
-                };
-                let plaintext = key
-                    .decrypt_value_bytes(&ciphertext)
-                    .map_err(|error| in_field(&path, error))?;
-                append_value(&mut out, name, ciphertext.original_type(), &plaintext)
-                    .map_err(|error| in_field(&path, error))?;
+                }
+                None if element.element_type == raw::tag::NULL && encrypted.optional => {
+                    out.copy(element);
+                }
+                None => {
+                    return Err(Error::UnencryptedField {
+                        path: path.dotted(),
+                        found: type_name_of(element.element_type),
+                    });
+                }
+            },
+            FieldKind::Nested { model, .. } if element.is_document() => {
+                let nested = decrypt_document(model, element.value, keys, missing, &path)?;
+                out.document(element.key, &nested);
             }
-            (FieldKind::Encrypted(encrypted), RawBsonRef::Null) if encrypted.optional => {
-                out.append(name, value);
-            }
-            (FieldKind::Encrypted(_), other) => {
-                return Err(Error::UnencryptedField {
-                    path: path.dotted(),
-                    found: plaintext::type_name(other.element_type()),
-                });
-            }
-            (FieldKind::Nested { model, .. }, RawBsonRef::Document(nested)) => {
-                let nested = decrypt_document(model, nested, keys, missing, &path)?;
-                out.append(name, &nested);
-            }
-            (FieldKind::Nested { .. }, other) => out.append(name, other),
+            FieldKind::Nested { .. } => out.copy(element),
         }
     }
-    Ok(out)
-}
-
-/// Appends the element `name: value` where `value` is given as its type and bytes.
-fn append_value(
-    out: &mut RawDocumentBuf,
-    name: &CStr,
-    element_type: ElementType,
-    value: &[u8],
-) -> Result<()> {
-    let total = VALUE_OFFSET + value.len() + 1;
-    let length = i32::try_from(total).map_err(|_| Error::Decryption)?;
-    let mut wrapper = Zeroizing::new(Vec::with_capacity(total));
-    wrapper.extend_from_slice(&length.to_le_bytes());
-    wrapper.push(element_type as u8);
-    wrapper.extend_from_slice(b"v\0");
-    wrapper.extend_from_slice(value);
-    wrapper.push(0);
-    let raw = RawDocument::from_bytes(&wrapper).map_err(|_| Error::Decryption)?;
-    let mut elements = raw.iter();
-    match (elements.next(), elements.next()) {
-        (Some(Ok((_, decoded))), None) => {
-            out.append(name, decoded);
-            Ok(())
-        }
-        // Authenticated bytes that are not one value of their type: not a correct writer.
-        _ => Err(Error::Decryption),
-    }
+    run.flush(document, &mut out);
+    Ok(Zeroizing::new(out.finish()?))
 }
 
 #[cfg(test)]

@@ -147,6 +147,47 @@ impl ModelSpec {
         false
     }
 
+    /// How many fields, here and in nested models, are encrypted randomly: the number of
+    /// random IVs encoding one document may need.
+    pub const fn random_field_count(&self) -> usize {
+        let mut count = 0;
+        let mut rest = self.fields;
+        while let [field, tail @ ..] = rest {
+            match field.kind {
+                FieldKind::Encrypted(EncryptedFieldSpec {
+                    algorithm: Algorithm::Random,
+                    ..
+                }) => count += 1,
+                FieldKind::Encrypted(_) => {}
+                FieldKind::Nested { model, .. } => count += model.random_field_count(),
+            }
+            rest = tail;
+        }
+        count
+    }
+
+    /// A filter on name lengths: a name whose length (mod 64) has no bit here is not a
+    /// field of this spec. Codecs compute it once per document and skip the search for
+    /// most plaintext fields.
+    pub(crate) const fn name_length_mask(&self) -> u64 {
+        let mut mask = 0;
+        let mut rest = self.fields;
+        while let [field, tail @ ..] = rest {
+            mask |= 1 << (field.name.len() % 64);
+            rest = tail;
+        }
+        mask
+    }
+
+    /// The field stored under `name`, if it is encrypted or nested, given this spec's
+    /// [`name_length_mask`](Self::name_length_mask).
+    pub(crate) fn field_masked(&self, mask: u64, name: &str) -> Option<&'static FieldSpec> {
+        if mask & (1 << (name.len() % 64)) == 0 {
+            return None;
+        }
+        self.field(name)
+    }
+
     /// The field stored under `name`, if it is encrypted or nested.
     pub fn field(&self, name: &str) -> Option<&'static FieldSpec> {
         self.fields.iter().find(|field| field.name == name)
