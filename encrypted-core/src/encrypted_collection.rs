@@ -79,7 +79,7 @@ impl<T: Encrypted> EncryptedCollection<T> {
 
     /// A handle without key access: it reads views whose encrypted fields are sealed
     /// and queries plaintext fields; anything that needs a key fails with
-    /// [`Error::KeyNotFound`].
+    /// [`Error::NoKeyAccess`].
     pub fn without_keys<D: Send + Sync>(collection: &Collection<D>) -> Self
     where
         T: RootModel,
@@ -178,7 +178,20 @@ impl<T: Encrypted> EncryptedCollection<T> {
         let mut ids = HashSet::new();
         model::keys_to_decrypt(T::SPEC, stored.as_bytes(), &mut ids)?;
         let keys = self.keys_for_ids(ids).await?;
-        model::decrypt_document(T::SPEC, stored.as_bytes(), &keys, missing, &Path::ROOT)
+        let decrypted =
+            model::decrypt_document(T::SPEC, stored.as_bytes(), &keys, missing, &Path::ROOT);
+        match decrypted {
+            // Not a key missing from the vault: a handle that has no vault.
+            Err(Error::Field { path, source })
+                if self.encryption.is_none() && matches!(*source, Error::KeyNotFound { .. }) =>
+            {
+                Err(Error::Field {
+                    path,
+                    source: Box::new(Error::NoKeyAccess),
+                })
+            }
+            other => other,
+        }
     }
 
     async fn filter_document(&self, filter: Filter<T>) -> Result<Document> {
@@ -675,9 +688,7 @@ impl<T: Encrypted> EncryptedCollection<T> {
 }
 
 fn no_keys() -> Error {
-    Error::KeyNotFound {
-        key: "(this collection handle has no key vault access)".to_owned(),
-    }
+    Error::NoKeyAccess
 }
 
 fn name_path(error: Error, path: &str) -> Error {

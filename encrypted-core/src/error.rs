@@ -244,6 +244,11 @@ pub enum Error {
         direction: &'static str,
     },
 
+    /// The operation needs a data key, but this handle was made without key access
+    /// ([`EncryptedCollection::without_keys`](crate::EncryptedCollection::without_keys)).
+    #[error("this collection handle has no key access")]
+    NoKeyAccess,
+
     /// `insert_many` stopped part-way: the first `inserted` documents (in the order
     /// given) were stored, the rest were not.
     #[error("{source} (the first {inserted} documents were inserted, the rest were not)")]
