@@ -29,12 +29,34 @@ pub const INSERT_CHUNK: usize = 1000;
 /// fields stay sealed, and cannot write them.
 ///
 /// ```no_run
-/// # use encrypted_core::{ClientEncryption, EncryptedCollection, model::{Encrypted, Filter}};
-/// # async fn demo<Patient: Encrypted>(db: mongodb::Database, encryption: ClientEncryption, patient: Patient) -> encrypted_core::Result<()> {
-/// let patients = EncryptedCollection::<Patient>::new(&db.collection::<bson::Document>("patients"), &encryption);
-/// patients.insert_one(&patient).await?;
-/// let everyone: Vec<Patient> = futures_util::TryStreamExt::try_collect(patients.find(Filter::all()).await?).await?;
-/// # let _ = everyone; Ok(()) }
+/// # use encrypted_derive::Encrypted;
+/// # use serde::{Deserialize, Serialize};
+/// use encrypted_core::kms::{KmsProviders, LocalKms};
+/// use encrypted_core::model::{Encrypted as _, Filter};
+/// use encrypted_core::{ClientEncryption, EncryptedCollection, LocalMasterKey};
+/// use futures_util::TryStreamExt;
+///
+/// #[derive(Serialize, Deserialize, Encrypted, Debug)]
+/// # #[encrypted(crate = "encrypted_core")]
+/// #[encrypted(key_alt_name = "medco-key")]
+/// struct Patient {
+///     name: String,
+///     #[encrypt(deterministic)]
+///     ssn: i32,
+/// }
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = mongodb::Client::with_uri_str("mongodb://127.0.0.1:27017").await?;
+/// let master_key = LocalMasterKey::from_file("master-key.txt")?;
+/// let encryption = ClientEncryption::builder(client.clone(), KmsProviders::new().with(LocalKms::new(master_key))).build();
+/// let patients = EncryptedCollection::<Patient>::new(
+///     &client.database("medicalRecords").collection::<bson::Document>("patients"),
+///     &encryption,
+/// );
+/// patients.insert_one(&Patient { name: "Jon Doe".into(), ssn: 241014209 }).await?;
+/// let jon = patients.find_one(Patient::fields().ssn().eq(241014209)).await?;
+/// let everyone: Vec<Patient> = patients.find(Filter::all()).await?.try_collect().await?;
+/// # let _ = (jon, everyone); Ok(()) }
 /// ```
 pub struct EncryptedCollection<T> {
     collection: Collection<RawDocumentBuf>,

@@ -40,9 +40,14 @@ pub(crate) use update::check_raw_update;
 /// implementation promises (deterministic encryption only of types that allow it, a key
 /// for every encrypted field, field names as serde writes them).
 ///
-/// ```ignore
-/// #[derive(Serialize, Deserialize, Encrypted)]
+/// ```
+/// use encrypted_core::model::Encrypted;
+/// # use encrypted_derive::Encrypted;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, Encrypted, Debug)]
 /// #[serde(rename_all = "camelCase")]
+/// # #[encrypted(crate = "encrypted_core")]
 /// #[encrypted(key_alt_name = "medco-key")]
 /// struct Patient {
 ///     name: String,
@@ -51,6 +56,9 @@ pub(crate) use update::check_raw_update;
 ///     #[encrypt(random)]
 ///     blood_type: String,
 /// }
+///
+/// assert_eq!(Patient::SPEC.fields.len(), 2);
+/// assert_eq!(Patient::fields().blood_type().path(), "bloodType");
 /// ```
 pub trait Encrypted:
     serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static

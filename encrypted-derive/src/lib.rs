@@ -1,12 +1,12 @@
 //! `#[derive(Encrypted)]`, re-exported by the [`encrypted`](https://docs.rs/encrypted)
 //! crate: read the documentation there.
 //!
-//! The derive works in phases, one file each: [`ast`] turns the syn tree into a
-//! [`ast::Container`] (reading `#[encrypted]`, `#[encrypt]` and the `#[serde]`
-//! attributes that change stored names, in [`attr`]), [`check`] applies the rules, and
-//! [`expand`] generates code. Every mistake is collected with its span by [`ctxt`] and
-//! reported at once; when there are any, [`fallback`] emits a stub implementation so
-//! that only the real errors are shown. It never panics.
+//! The derive works in phases, one file each: `ast` turns the syn tree into a
+//! `Container` (reading `#[encrypted]`, `#[encrypt]` and the `#[serde]` attributes that
+//! change stored names, in `attr`), `check` applies the rules, and `expand` generates
+//! code. Every mistake is collected with its span by `ctxt` and reported at once; when
+//! there are any, `fallback` emits a stub implementation so that only the real errors are
+//! shown. It never panics.
 
 #![forbid(unsafe_code)]
 

@@ -17,9 +17,32 @@ use crate::{Error, Result, plaintext};
 /// hand-written document and checks it instead: a plaintext operand on an encrypted
 /// field is an error, not a query that silently matches nothing.
 ///
-/// ```ignore
-/// let filter = Patient::fields().ssn().eq(241014209)
+/// ```
+/// # use encrypted_core::model::Encrypted;
+/// # use encrypted_derive::Encrypted;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize, Encrypted, Debug)]
+/// # #[encrypted(crate = "encrypted_core", inherit_key)]
+/// # #[serde(rename_all = "camelCase")]
+/// # struct Insurance { provider: String, #[encrypt(deterministic)] policy_number: i32 }
+/// # #[derive(Serialize, Deserialize, Encrypted, Debug)]
+/// # #[encrypted(crate = "encrypted_core", key_alt_name = "medco-key")]
+/// # #[serde(rename_all = "camelCase")]
+/// # struct Patient {
+/// #     name: String,
+/// #     visits: i32,
+/// #     #[encrypt(deterministic)] ssn: i32,
+/// #     #[encrypt(random)] blood_type: String,
+/// #     #[encrypt(nested)] insurance: Insurance,
+/// # }
+/// use encrypted_core::model::Filter;
+///
+/// // Doctors find a patient by SSN (encrypted for the query) and name (plaintext).
+/// let filter: Filter<Patient> = Patient::fields().ssn().eq(241014209)
 ///     .and(Patient::fields().name().eq("Jon Doe"));
+/// // Anyone can filter on plaintext fields with any operator.
+/// let regulars = Patient::fields().visits().gte(10);
+/// # let _ = (filter, regulars);
 /// ```
 pub struct Filter<R> {
     node: Node,

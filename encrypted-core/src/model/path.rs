@@ -83,7 +83,24 @@ fn join(prefix: &str, name: &str) -> String {
 impl<R, T: super::Encrypted> Nested<R, T> {
     /// The typed paths of the nested model's fields, under this field.
     ///
-    /// ```ignore
+    /// ```
+    /// # use encrypted_core::model::Encrypted;
+    /// # use encrypted_derive::Encrypted;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Encrypted, Debug)]
+    /// # #[encrypted(crate = "encrypted_core", inherit_key)]
+    /// # #[serde(rename_all = "camelCase")]
+    /// # struct Insurance { provider: String, #[encrypt(deterministic)] policy_number: i32 }
+    /// # #[derive(Serialize, Deserialize, Encrypted, Debug)]
+    /// # #[encrypted(crate = "encrypted_core", key_alt_name = "medco-key")]
+    /// # #[serde(rename_all = "camelCase")]
+    /// # struct Patient {
+    /// #     name: String,
+    /// #     visits: i32,
+    /// #     #[encrypt(deterministic)] ssn: i32,
+    /// #     #[encrypt(random)] blood_type: String,
+    /// #     #[encrypt(nested)] insurance: Insurance,
+    /// # }
     /// let policy = Patient::fields().insurance().fields().policy_number();
     /// assert_eq!(policy.path(), "insurance.policyNumber");
     /// ```

@@ -8,7 +8,7 @@ use crate::Algorithm;
 
 /// What `#[derive(Encrypted)]` knows about a struct.
 ///
-/// Built at compile time by the derive; read by [`schema`](super::schema), the codecs
+/// Built at compile time by the derive; read by [`json_schema`](super::json_schema), the codecs
 /// and [`EncryptedCollection`](crate::EncryptedCollection).
 ///
 /// ```

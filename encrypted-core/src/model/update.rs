@@ -16,10 +16,30 @@ use crate::{Error, Result, plaintext};
 /// its encrypted fields; `$inc`, `$push` and the other operators take only plaintext
 /// paths, so applying them to an encrypted field does not compile.
 ///
-/// ```ignore
-/// let update = Update::new()
-///     .set(Patient::fields().blood_type(), "O-")
+/// ```
+/// # use encrypted_core::model::Encrypted;
+/// # use encrypted_derive::Encrypted;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize, Encrypted, Debug)]
+/// # #[encrypted(crate = "encrypted_core", inherit_key)]
+/// # #[serde(rename_all = "camelCase")]
+/// # struct Insurance { provider: String, #[encrypt(deterministic)] policy_number: i32 }
+/// # #[derive(Serialize, Deserialize, Encrypted, Debug)]
+/// # #[encrypted(crate = "encrypted_core", key_alt_name = "medco-key")]
+/// # #[serde(rename_all = "camelCase")]
+/// # struct Patient {
+/// #     name: String,
+/// #     visits: i32,
+/// #     #[encrypt(deterministic)] ssn: i32,
+/// #     #[encrypt(random)] blood_type: String,
+/// #     #[encrypt(nested)] insurance: Insurance,
+/// # }
+/// use encrypted_core::model::Update;
+///
+/// let update = Update::<Patient>::new()
+///     .set(Patient::fields().blood_type(), "O-") // encrypted when sent
 ///     .inc(Patient::fields().visits(), 1);
+/// # let _ = update;
 /// ```
 pub struct Update<R> {
     operations: Vec<Operation>,
