@@ -101,6 +101,49 @@ impl LocalMasterKey {
         Ok(bytes)
     }
 
+    /// Generates a new master key and stores its 96 raw bytes (the format of MongoDB's
+    /// guide, `master-key.txt`) in a new file at `path`, readable by its owner only (mode
+    /// 0600 on Unix, from the moment the file exists).
+    ///
+    /// An existing file is refused unless `replace`: its key may wrap data keys that
+    /// would become unreadable. With `replace` the new key is written beside it and
+    /// renamed over it, so the old key is replaced whole or not at all.
+    ///
+    /// ```no_run
+    /// use encrypted_core::LocalMasterKey;
+    ///
+    /// let master_key = LocalMasterKey::create_file("master-key.txt", false)?;
+    /// # let _ = master_key;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MasterKeyFile`] when the file exists (without `replace`; its `source` is
+    /// of kind [`AlreadyExists`](std::io::ErrorKind::AlreadyExists)) or cannot be written;
+    /// [`Error::Randomness`] if the operating system's generator fails.
+    pub fn create_file(path: impl AsRef<Path>, replace: bool) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = Self::generate_bytes()?;
+        let file_error = |source| Error::MasterKeyFile {
+            path: path.to_owned(),
+            source,
+        };
+        if replace {
+            let mut name = path.file_name().unwrap_or_default().to_os_string();
+            name.push(format!(".{}.tmp", Uuid::new()));
+            let staging = path.with_file_name(name);
+            write_new_file(&staging, bytes.as_ref()).map_err(file_error)?;
+            std::fs::rename(&staging, path).map_err(|error| {
+                let _ = std::fs::remove_file(&staging);
+                file_error(error)
+            })?;
+        } else {
+            write_new_file(path, bytes.as_ref()).map_err(file_error)?;
+        }
+        Self::from_bytes(bytes.as_ref())
+    }
+
     /// Generates a new master key that exists only in memory (tests, demos).
     ///
     /// # Errors
@@ -138,6 +181,38 @@ impl LocalMasterKey {
         let bytes: [u8; KEY_LEN] = plaintext.as_slice().try_into().map_err(|_| failed())?;
         Ok(DataKey::from_key_bytes(key_id, Box::new(KeyBytes(bytes))))
     }
+}
+
+/// Creates `path`, which must not exist, with mode 0600 from the start, writes `bytes`
+/// and syncs them to disk; removes the file again if writing fails.
+fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    let written = restrict_permissions(&file)
+        .and_then(|()| file.write_all(bytes))
+        .and_then(|()| file.sync_all());
+    if written.is_err() {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+    }
+    written
+}
+
+/// Mode 0600 whatever the umask did to the mode asked for at creation.
+#[cfg(unix)]
+fn restrict_permissions(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+}
+
+/// Elsewhere the file keeps the permissions its folder gives it.
+#[cfg(not(unix))]
+fn restrict_permissions(_file: &std::fs::File) -> std::io::Result<()> {
+    Ok(())
 }
 
 fn length_error(actual: usize) -> Error {
@@ -189,6 +264,41 @@ mod tests {
             master.unwrap(Uuid::new(), &short),
             Err(Error::KeyUnwrap { .. })
         ));
+    }
+
+    #[test]
+    fn created_files_are_private_refuse_overwrite_and_replace_whole() {
+        let dir = std::env::temp_dir().join(format!("lmk-{}", Uuid::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("master-key.txt");
+        let first = LocalMasterKey::create_file(&path, false).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap().len(), KEY_LEN);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let data_key = DataKey::generate(Uuid::new()).unwrap();
+        let wrapped = first.wrap(&data_key).unwrap();
+        match LocalMasterKey::create_file(&path, false) {
+            Err(Error::MasterKeyFile { source, .. }) => {
+                assert_eq!(source.kind(), std::io::ErrorKind::AlreadyExists);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Refused: the old key still reads and still unwraps.
+        let reread = LocalMasterKey::from_file(&path).unwrap();
+        assert!(reread.unwrap(data_key.id(), &wrapped).is_ok());
+        LocalMasterKey::create_file(&path, true).unwrap();
+        let replaced = LocalMasterKey::from_file(&path).unwrap();
+        assert!(replaced.unwrap(data_key.id(), &wrapped).is_err());
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no staging file left"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -115,33 +115,9 @@ impl AeadKey {
     /// [`Error::Decryption`], checked tag first, so padding is never examined on
     /// unauthenticated bytes.
     pub(crate) fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        if sealed.len() < MIN_CIPHERTEXT_LEN
-            || !(sealed.len() - BLOCK_LEN - TAG_LEN).is_multiple_of(BLOCK_LEN)
-        {
-            return Err(Error::MalformedCiphertext {
-                reason: "the encrypted part must be a 16-byte IV, whole AES blocks and a 32-byte tag",
-            });
-        }
-        let (authenticated, tag) = sealed.split_at(sealed.len() - TAG_LEN);
-        let mut mac = self.mac.clone();
-        mac.update(aad);
-        mac.update(authenticated);
-        mac.update(&aad_bit_length(aad));
-        mac.verify_truncated_left(tag)
-            .map_err(|_| Error::Decryption)?;
-
-        let (iv, body) = authenticated.split_at(BLOCK_LEN);
-        let mut buffer = Zeroizing::new(body.to_vec());
-        let decryptor = cbc::Decryptor::<Aes256>::inner_iv_init(
-            self.enc.clone(),
-            iv.try_into().map_err(|_| Error::Decryption)?,
-        );
-        let plaintext_len = decryptor
-            .decrypt_padded::<Pkcs7>(&mut buffer)
-            .map_err(|_| Error::Decryption)?
-            .len();
-        buffer.truncate(plaintext_len);
-        Ok(buffer)
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(sealed.len()));
+        self.open_into(aad, sealed, &mut plaintext)?;
+        Ok(plaintext)
     }
 
     /// Verifies `IV || C || T` and appends the plaintext to `out`, decrypting in place
