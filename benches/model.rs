@@ -206,22 +206,6 @@ fn bench_model<T: Encrypted + Clone>(
             document
         })
     });
-    // The floor plus the one draw from the OS generator that random IVs need per
-    // document (the floor itself uses a fixed IV).
-    let random_fields = T::SPEC.random_field_count();
-    let mut ivs = vec![0u8; random_fields * 16];
-    encode.bench_function("plain+floor+os-random", |b| {
-        b.iter(|| {
-            let document = bson::serialize_to_raw_document_buf(black_box(&value)).unwrap();
-            if random_fields > 0 {
-                getrandom::fill(&mut ivs).unwrap();
-            }
-            for (bytes, deterministic) in &fields {
-                black_box(floor.encrypt(bytes, *deterministic, &mut buffer));
-            }
-            document
-        })
-    });
     encode.finish();
 
     let mut decode = c.benchmark_group(format!("decode/{label}"));

@@ -103,21 +103,19 @@ impl DataKey {
 
     /// Encrypts a value given as its BSON type and the bytes it occupies inside a
     /// document, appending the FLE1 bytes (header, IV, ciphertext, tag) to `out`. The
-    /// caller has checked it is not already a subtype-6 binary; `random_iv` supplies the
-    /// IV of random encryption.
+    /// caller has checked it is not already a subtype-6 binary.
     pub(crate) fn seal_value_into(
         &self,
         element_type: ElementType,
         value: &[u8],
         algorithm: Algorithm,
-        random_iv: impl FnOnce() -> Result<[u8; 16]>,
         out: &mut Vec<u8>,
     ) -> Result<()> {
         plaintext::check_allowed_type(element_type, algorithm)?;
         let header = ciphertext::header(algorithm, self.id, element_type);
         let iv = match algorithm {
             Algorithm::Deterministic => self.aead.deterministic_iv(&header, value),
-            Algorithm::Random => random_iv()?,
+            Algorithm::Random => AeadKey::random_iv()?,
         };
         out.extend_from_slice(&header);
         self.aead.seal_into(&iv, &header, value, out);

@@ -14,7 +14,7 @@ use mongodb::results::{DeleteResult, InsertManyResult, InsertOneResult, UpdateRe
 use zeroize::Zeroize;
 
 use crate::model::{
-    self, DistinctPath, Encrypted, Filter, MissingKeys, Path, RandomIvs, RootModel, SetKind, Update,
+    self, DistinctPath, Encrypted, Filter, MissingKeys, Path, RootModel, SetKind, Update,
 };
 use crate::{Algorithm, ClientEncryption, Error, Result};
 
@@ -143,9 +143,7 @@ impl<T: Encrypted> EncryptedCollection<T> {
             model: T::SPEC.name,
             direction: "serialize",
         })?;
-        let result = self
-            .encrypt_serialized(T::SPEC, &plain, None, &mut RandomIvs::for_model(T::SPEC))
-            .await;
+        let result = self.encrypt_serialized(T::SPEC, &plain, None).await;
         plain.zeroize();
         RawDocumentBuf::from_bytes(result?).map_err(|_| Error::Serde {
             model: T::SPEC.name,
@@ -158,12 +156,11 @@ impl<T: Encrypted> EncryptedCollection<T> {
         spec: &'static model::ModelSpec,
         plain: &[u8],
         inherited: Option<model::KeySource>,
-        ivs: &mut RandomIvs,
     ) -> Result<Vec<u8>> {
         let mut needed = HashSet::new();
         model::keys_to_encrypt(spec, plain, inherited, &Path::ROOT, &mut needed)?;
         let keys = self.keys_for_refs(needed).await?;
-        model::encrypt_document(spec, plain, inherited, &keys, ivs, &Path::ROOT)
+        model::encrypt_document(spec, plain, inherited, &keys, &Path::ROOT)
     }
 
     /// Decrypts and deserializes one stored document.
@@ -283,7 +280,7 @@ impl<T: Encrypted> EncryptedCollection<T> {
                 reason: error.to_string(),
             })?;
         let encrypted = self
-            .encrypt_serialized(nested, &plain, inherited, &mut RandomIvs::for_model(nested))
+            .encrypt_serialized(nested, &plain, inherited)
             .await
             .map_err(|error| match error {
                 Error::Field {
@@ -415,13 +412,11 @@ impl<T: Encrypted> EncryptedCollection<T> {
             plain.push(bytes);
         }
         let keys = self.keys_for_refs(needed).await?;
-        // One draw from the OS generator for the random IVs of the whole chunk.
-        let mut ivs = RandomIvs::new(values.len() * T::SPEC.random_field_count());
         plain
             .iter()
             .map(|bytes| {
                 let encrypted =
-                    model::encrypt_document(T::SPEC, &bytes.0, None, &keys, &mut ivs, &Path::ROOT)?;
+                    model::encrypt_document(T::SPEC, &bytes.0, None, &keys, &Path::ROOT)?;
                 RawDocumentBuf::from_bytes(encrypted).map_err(|_| Error::Serde {
                     model: T::SPEC.name,
                     direction: "serialize",
@@ -631,8 +626,10 @@ impl<T: Encrypted> EncryptedCollection<T> {
                     encryption
                         .decrypt(&binary)
                         .await
-                        .map_err(|error| model::in_field(&Path::ROOT, error))
-                        .map_err(|error| name_path(error, path.path()))?
+                        .map_err(|source| Error::Field {
+                            path: path.path().to_owned(),
+                            source: Box::new(source),
+                        })?
                 }
                 plain => plain,
             };
@@ -711,14 +708,4 @@ impl<T: Encrypted> EncryptedCollection<T> {
 
 fn no_keys() -> Error {
     Error::NoKeyAccess
-}
-
-fn name_path(error: Error, path: &str) -> Error {
-    match error {
-        Error::Field { source, .. } => Error::Field {
-            path: path.to_owned(),
-            source,
-        },
-        other => other,
-    }
 }

@@ -28,8 +28,7 @@ pub use update::Update;
 
 pub use codec::Keys;
 pub(crate) use codec::{
-    MissingKeys, Path, RandomIvs, decrypt_document, encrypt_document, in_field, keys_to_decrypt,
-    keys_to_encrypt,
+    MissingKeys, Path, decrypt_document, encrypt_document, keys_to_decrypt, keys_to_encrypt,
 };
 pub(crate) use spec::Lookup;
 pub(crate) use update::check_raw_update;
@@ -110,14 +109,7 @@ pub fn encode<T: Encrypted>(value: &T, keys: &Keys) -> crate::Result<bson::RawDo
         model: T::SPEC.name,
         direction: "serialize",
     })?;
-    let encrypted = encrypt_document(
-        T::SPEC,
-        &plain,
-        None,
-        keys,
-        &mut RandomIvs::for_model(T::SPEC),
-        &Path::ROOT,
-    );
+    let encrypted = encrypt_document(T::SPEC, &plain, None, keys, &Path::ROOT);
     plain.zeroize();
     bson::RawDocumentBuf::from_bytes(encrypted?).map_err(|_| crate::Error::Serde {
         model: T::SPEC.name,

@@ -72,9 +72,7 @@ impl AeadKey {
 
     /// A fresh IV from the operating system's CSPRNG.
     pub(crate) fn random_iv() -> Result<[u8; BLOCK_LEN]> {
-        let mut iv = [0; BLOCK_LEN];
-        crate::crypto::random::fill(&mut iv)?;
-        Ok(iv)
+        crate::crypto::random::iv()
     }
 
     /// Length of the AEAD output for a plaintext of `plaintext_len` bytes.

@@ -1,8 +1,88 @@
 //! Randomness from the operating system's CSPRNG.
+//!
+//! Random IVs are drawn from a per-thread pool that is filled from the operating
+//! system's generator 4 KiB at a time, so that encrypting a value does not cost a system
+//! call. Each pooled byte is handed out once and erased; the pool is refilled after a
+//! `fork` (checked by process id on every draw), so a child process never reuses its
+//! parent's IVs. The pool holds only IVs, which are public once used.
+
+use std::cell::RefCell;
 
 use crate::{Error, Result};
 
 /// Fills `dest` from the operating system's cryptographically secure generator.
 pub(crate) fn fill(dest: &mut [u8]) -> Result<()> {
     getrandom::fill(dest).map_err(Error::Randomness)
+}
+
+const POOL_LEN: usize = 4096;
+const IV_LEN: usize = 16;
+
+struct Pool {
+    bytes: [u8; POOL_LEN],
+    used: usize,
+    process: u32,
+}
+
+thread_local! {
+    static POOL: RefCell<Pool> = const {
+        RefCell::new(Pool { bytes: [0; POOL_LEN], used: POOL_LEN, process: 0 })
+    };
+}
+
+impl Pool {
+    fn take(&mut self) -> Result<[u8; IV_LEN]> {
+        let process = std::process::id();
+        if self.used + IV_LEN > POOL_LEN || self.process != process {
+            fill(&mut self.bytes)?;
+            self.used = 0;
+            self.process = process;
+        }
+        let mut iv = [0; IV_LEN];
+        if let Some(bytes) = self.bytes.get_mut(self.used..self.used + IV_LEN) {
+            iv.copy_from_slice(bytes);
+            bytes.fill(0);
+        }
+        self.used += IV_LEN;
+        Ok(iv)
+    }
+}
+
+/// A fresh 16-byte IV from the operating system's generator (through the pool).
+pub(crate) fn iv() -> Result<[u8; IV_LEN]> {
+    let pooled = POOL.try_with(|pool| match pool.try_borrow_mut() {
+        Ok(mut pool) => Some(pool.take()),
+        Err(_) => None,
+    });
+    match pooled {
+        Ok(Some(iv)) => iv,
+        // The thread is being torn down, or (impossible today) a draw is nested in
+        // another: ask the operating system directly.
+        _ => {
+            let mut iv = [0; IV_LEN];
+            fill(&mut iv)?;
+            Ok(iv)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn ivs_are_never_repeated_across_pool_refills_and_threads() {
+        let mut seen = HashSet::new();
+        for _ in 0..3 * POOL_LEN / IV_LEN {
+            assert!(seen.insert(iv().unwrap()));
+        }
+        let other: Vec<_> = std::thread::spawn(|| (0..1000).map(|_| iv().unwrap()).collect())
+            .join()
+            .unwrap();
+        for iv in other {
+            assert!(seen.insert(iv));
+        }
+    }
 }

@@ -242,49 +242,12 @@ pub(crate) fn keys_to_encrypt(
     Ok(())
 }
 
-/// IVs for random encryption, drawn from the OS generator in one call for all the random
-/// fields of a document (rather than one call per field), each IV used once.
-pub(crate) struct RandomIvs {
-    batch: Vec<u8>,
-    used: usize,
-}
-
-impl RandomIvs {
-    /// IVs for `count` random fields (more are drawn if more are asked for).
-    pub(crate) fn new(count: usize) -> Self {
-        Self {
-            batch: vec![0; count.max(1) * 16],
-            used: usize::MAX,
-        }
-    }
-
-    /// IVs for the random fields of one document of `spec`.
-    pub(crate) fn for_model(spec: &ModelSpec) -> Self {
-        Self::new(spec.random_field_count())
-    }
-
-    fn next(&mut self) -> Result<[u8; 16]> {
-        let mut iv = [0; 16];
-        match self.batch.get(self.used..self.used.saturating_add(16)) {
-            Some(bytes) => iv.copy_from_slice(bytes),
-            None => {
-                crate::crypto::random::fill(&mut self.batch)?;
-                self.used = 0;
-                iv.copy_from_slice(self.batch.get(..16).unwrap_or(&[0; 16]));
-            }
-        }
-        self.used += 16;
-        Ok(iv)
-    }
-}
-
 /// Rewrites a serialized model: every encrypted field becomes its ciphertext.
 pub(crate) fn encrypt_document(
     spec: &ModelSpec,
     document: &[u8],
     inherited: Option<KeySource>,
     keys: &Keys,
-    ivs: &mut RandomIvs,
     path: &Path<'_>,
 ) -> Result<Vec<u8>> {
     let default_key = spec.key.or(inherited);
@@ -334,12 +297,11 @@ pub(crate) fn encrypt_document(
                         key
                     }
                 };
-                encrypt_element(key, &encrypted, element, ivs, &mut out, &path)?;
+                encrypt_element(key, &encrypted, element, &mut out, &path)?;
             }
             FieldKind::Nested { model, optional } => {
                 if element.is_document() {
-                    let nested =
-                        encrypt_document(model, element.value, default_key, keys, ivs, &path)?;
+                    let nested = encrypt_document(model, element.value, default_key, keys, &path)?;
                     out.document(element.key, &nested);
                 } else if !(element.element_type == raw::tag::NULL && optional) {
                     return Err(Error::SchemaMismatch {
@@ -385,7 +347,6 @@ fn encrypt_element(
     key: &DataKey,
     field: &EncryptedFieldSpec,
     element: &Element<'_>,
-    ivs: &mut RandomIvs,
     out: &mut raw::Writer,
     path: &Path<'_>,
 ) -> Result<()> {
@@ -405,7 +366,6 @@ fn encrypt_element(
         field.bson_type,
         element.value,
         field.algorithm,
-        || ivs.next(),
         out.buffer(),
     )
     .map_err(|error| in_field(path, error))

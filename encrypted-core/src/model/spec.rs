@@ -147,25 +147,6 @@ impl ModelSpec {
         false
     }
 
-    /// How many fields, here and in nested models, are encrypted randomly: the number of
-    /// random IVs encoding one document may need.
-    pub const fn random_field_count(&self) -> usize {
-        let mut count = 0;
-        let mut rest = self.fields;
-        while let [field, tail @ ..] = rest {
-            match field.kind {
-                FieldKind::Encrypted(EncryptedFieldSpec {
-                    algorithm: Algorithm::Random,
-                    ..
-                }) => count += 1,
-                FieldKind::Encrypted(_) => {}
-                FieldKind::Nested { model, .. } => count += model.random_field_count(),
-            }
-            rest = tail;
-        }
-        count
-    }
-
     /// A filter on name lengths: a name whose length (mod 64) has no bit here is not a
     /// field of this spec. Codecs compute it once per document and skip the search for
     /// most plaintext fields.

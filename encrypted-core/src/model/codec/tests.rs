@@ -68,14 +68,7 @@ fn document(bytes: &[u8]) -> bson::Document {
 }
 
 fn encrypt(document: &bson::Document, ring: &Keys) -> Result<bson::Document> {
-    let encrypted = encrypt_document(
-        &OUTER,
-        &raw(document),
-        None,
-        ring,
-        &mut RandomIvs::for_model(&OUTER),
-        &Path::ROOT,
-    )?;
+    let encrypted = encrypt_document(&OUTER, &raw(document), None, ring, &Path::ROOT)?;
     Ok(self::document(&encrypted))
 }
 
