@@ -109,13 +109,14 @@ impl DataKey {
         element_type: ElementType,
         value: &[u8],
         algorithm: Algorithm,
+        ivs: &mut crate::crypto::random::Ivs,
         out: &mut Vec<u8>,
     ) -> Result<()> {
         plaintext::check_allowed_type(element_type, algorithm)?;
         let header = ciphertext::header(algorithm, self.id, element_type);
         let iv = match algorithm {
             Algorithm::Deterministic => self.aead.deterministic_iv(&header, value),
-            Algorithm::Random => AeadKey::random_iv()?,
+            Algorithm::Random => ivs.next()?,
         };
         out.extend_from_slice(&header);
         self.aead.seal_into(&iv, &header, value, out);

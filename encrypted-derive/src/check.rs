@@ -62,7 +62,6 @@ fn check_field(cx: &Ctxt, container: &Container<'_>, field: &Field<'_>) {
         return;
     };
     let name = field.ident;
-    let attr = field.attrs.encrypt.as_ref();
 
     if field.stored_name == "_id" {
         cx.error_spanned_by(
@@ -101,7 +100,6 @@ fn check_field(cx: &Ctxt, container: &Container<'_>, field: &Field<'_>) {
         Mode::Nested => check_nested(cx, field),
         Mode::Deterministic | Mode::Random => check_encrypted(cx, container, field, mode),
     }
-    let _ = attr;
 }
 
 fn check_nested(cx: &Ctxt, field: &Field<'_>) {
@@ -170,7 +168,7 @@ fn check_encrypted(cx: &Ctxt, container: &Container<'_>, field: &Field<'_>, mode
                     format!("`{name}` takes its key from a field of each document, which the spec allows only with random encryption (a query could not know which key to encrypt its operand with): use #[encrypt(random, ..)]"),
                 );
             }
-            check_key_field(cx, container, field, lit);
+            check_key_field(cx, container, lit);
         }
         Some(_) => {}
         None => {
@@ -184,7 +182,7 @@ fn check_encrypted(cx: &Ctxt, container: &Container<'_>, field: &Field<'_>, mode
     }
 }
 
-fn check_key_field(cx: &Ctxt, container: &Container<'_>, field: &Field<'_>, lit: &syn::LitStr) {
+fn check_key_field(cx: &Ctxt, container: &Container<'_>, lit: &syn::LitStr) {
     let wanted = lit.value();
     let Some(key_field) = container.fields.iter().find(|other| other.ident == &wanted) else {
         cx.error_spanned_by(
@@ -214,5 +212,4 @@ fn check_key_field(cx: &Ctxt, container: &Container<'_>, field: &Field<'_>, lit:
             ),
         );
     }
-    let _ = field;
 }

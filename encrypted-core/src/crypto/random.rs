@@ -31,12 +31,18 @@ thread_local! {
 }
 
 impl Pool {
-    fn take(&mut self) -> Result<[u8; IV_LEN]> {
-        let process = std::process::id();
-        if self.used + IV_LEN > POOL_LEN || self.process != process {
+    fn take(&mut self, check_process: bool) -> Result<[u8; IV_LEN]> {
+        let forked = check_process && {
+            let process = std::process::id();
+            let forked = self.process != process;
+            self.process = process;
+            forked
+        };
+        if self.used + IV_LEN > POOL_LEN || forked {
+            // Empty until refilled: a failed refill never leaves old bytes to hand out.
+            self.used = POOL_LEN;
             fill(&mut self.bytes)?;
             self.used = 0;
-            self.process = process;
         }
         let mut iv = [0; IV_LEN];
         if let Some(bytes) = self.bytes.get_mut(self.used..self.used + IV_LEN) {
@@ -50,8 +56,30 @@ impl Pool {
 
 /// A fresh 16-byte IV from the operating system's generator (through the pool).
 pub(crate) fn iv() -> Result<[u8; IV_LEN]> {
+    draw(true)
+}
+
+/// IVs for one synchronous piece of work (one document): the process id is checked at
+/// the first draw only, since this thread cannot fork in the middle of it.
+pub(crate) struct Ivs {
+    checked: bool,
+}
+
+impl Ivs {
+    pub(crate) fn new() -> Self {
+        Self { checked: false }
+    }
+
+    pub(crate) fn next(&mut self) -> Result<[u8; IV_LEN]> {
+        let iv = draw(!self.checked)?;
+        self.checked = true;
+        Ok(iv)
+    }
+}
+
+fn draw(check_process: bool) -> Result<[u8; IV_LEN]> {
     let pooled = POOL.try_with(|pool| match pool.try_borrow_mut() {
-        Ok(mut pool) => Some(pool.take()),
+        Ok(mut pool) => Some(pool.take(check_process)),
         Err(_) => None,
     });
     match pooled {
@@ -77,6 +105,10 @@ mod tests {
         let mut seen = HashSet::new();
         for _ in 0..3 * POOL_LEN / IV_LEN {
             assert!(seen.insert(iv().unwrap()));
+        }
+        let mut session = Ivs::new();
+        for _ in 0..POOL_LEN / IV_LEN {
+            assert!(seen.insert(session.next().unwrap()));
         }
         let other: Vec<_> = std::thread::spawn(|| (0..1000).map(|_| iv().unwrap()).collect())
             .join()

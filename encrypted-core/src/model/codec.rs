@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use super::raw::{self, Element};
 use super::spec::{EncryptedFieldSpec, FieldKind, KeySource, ModelSpec};
+use crate::crypto::random::Ivs;
 use crate::{DataKey, Error, KeyRef, Result, ciphertext, plaintext};
 
 /// The data keys the codecs may use, each under the name a model gives it (its id or an
@@ -250,6 +251,17 @@ pub(crate) fn encrypt_document(
     keys: &Keys,
     path: &Path<'_>,
 ) -> Result<Vec<u8>> {
+    encrypt_nested(spec, document, inherited, keys, &mut Ivs::new(), path)
+}
+
+fn encrypt_nested(
+    spec: &ModelSpec,
+    document: &[u8],
+    inherited: Option<KeySource>,
+    keys: &Keys,
+    ivs: &mut Ivs,
+    path: &Path<'_>,
+) -> Result<Vec<u8>> {
     let default_key = spec.key.or(inherited);
     let mask = spec.name_length_mask();
     let mut out = raw::Writer::new(document.len() * 2 + 64);
@@ -297,11 +309,12 @@ pub(crate) fn encrypt_document(
                         key
                     }
                 };
-                encrypt_element(key, &encrypted, element, &mut out, &path)?;
+                encrypt_element(key, &encrypted, element, ivs, &mut out, &path)?;
             }
             FieldKind::Nested { model, optional } => {
                 if element.is_document() {
-                    let nested = encrypt_document(model, element.value, default_key, keys, &path)?;
+                    let nested =
+                        encrypt_nested(model, element.value, default_key, keys, ivs, &path)?;
                     out.document(element.key, &nested);
                 } else if !(element.element_type == raw::tag::NULL && optional) {
                     return Err(Error::SchemaMismatch {
@@ -347,6 +360,7 @@ fn encrypt_element(
     key: &DataKey,
     field: &EncryptedFieldSpec,
     element: &Element<'_>,
+    ivs: &mut Ivs,
     out: &mut raw::Writer,
     path: &Path<'_>,
 ) -> Result<()> {
@@ -366,6 +380,7 @@ fn encrypt_element(
         field.bson_type,
         element.value,
         field.algorithm,
+        ivs,
         out.buffer(),
     )
     .map_err(|error| in_field(path, error))
