@@ -649,10 +649,10 @@ async fn the_validator_makes_the_server_refuse_plaintext_where_it_supports_valid
 }
 
 #[tokio::test]
-async fn insert_many_sends_chunks_in_order_and_says_how_far_it_got() {
-    let setup = Setup::new("coll_chunks").await;
+async fn insert_many_sends_everything_or_nothing() {
+    let setup = Setup::new("coll_many").await;
     let patients = setup.patients();
-    let count = encrypted::INSERT_CHUNK * 2 + 500;
+    let count = 2500;
     let result = patients
         .insert_many((0..count as i32).map(patient))
         .await
@@ -664,8 +664,8 @@ async fn insert_many_sends_chunks_in_order_and_says_how_far_it_got() {
         count as u64
     );
 
-    // A model that cannot be encrypted in the second chunk: the first chunk is stored,
-    // nothing after it, and the error says so.
+    // One model that cannot be encrypted (its per-document key does not exist): nothing
+    // is inserted, and the error says which key.
     setup
         .encryption
         .create_data_key(MasterKey::local())
@@ -676,22 +676,19 @@ async fn insert_many_sends_chunks_in_order_and_says_how_far_it_got() {
         &setup.db.collection::<Document>("notes"),
         &setup.encryption,
     );
-    let mut batch: Vec<Note> = (0..encrypted::INSERT_CHUNK + 700)
+    let mut batch: Vec<Note> = (0..1700)
         .map(|n| Note {
             owner: "bob".into(),
             body: format!("note {n}"),
             mood: None,
         })
         .collect();
-    batch[encrypted::INSERT_CHUNK + 600].owner = "nobody".into();
+    batch[1600].owner = "nobody".into();
     let error = notes.insert_many(&batch).await.unwrap_err();
     assert!(
-        matches!(&error, Error::PartialInsert { inserted, .. } if *inserted == encrypted::INSERT_CHUNK),
+        matches!(&error, Error::KeyNotFound { key } if key.contains("nobody")),
         "{error}"
     );
-    assert_eq!(
-        notes.count_documents(Filter::all()).await.unwrap(),
-        encrypted::INSERT_CHUNK as u64
-    );
+    assert_eq!(notes.count_documents(Filter::all()).await.unwrap(), 0);
     setup.drop().await;
 }

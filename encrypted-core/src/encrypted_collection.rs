@@ -18,9 +18,6 @@ use crate::model::{
 };
 use crate::{Algorithm, ClientEncryption, Error, Result};
 
-/// How many documents [`EncryptedCollection::insert_many`] encrypts and sends at a time.
-pub const INSERT_CHUNK: usize = 1000;
-
 /// The collection of model `T`, encrypting and decrypting its marked fields.
 ///
 /// Built over any `mongodb::Collection` and a [`ClientEncryption`] (the key vault and the
@@ -315,83 +312,28 @@ impl<T: Encrypted> EncryptedCollection<T> {
             .map_err(self.driver_error("insertOne"))
     }
 
-    /// Inserts many models, in order.
+    /// Inserts many models, in order, as one `insertMany`.
     ///
-    /// Models are encrypted and sent in chunks of [`INSERT_CHUNK`] documents, each chunk
-    /// encrypted while the server stores the one before, so encryption costs little
-    /// throughput. Like an ordered `insertMany`, it stops at the first failure.
+    /// Every model is encrypted (the keys they need loaded once) before anything is sent:
+    /// if one cannot be encrypted, nothing is inserted.
     ///
     /// # Errors
     ///
-    /// As [`EncryptedCollection::insert_one`]; when earlier chunks were already stored,
-    /// the error is [`Error::PartialInsert`], saying how many documents were inserted.
+    /// As [`EncryptedCollection::insert_one`].
     pub async fn insert_many(
         &self,
         values: impl IntoIterator<Item = impl Borrow<T>>,
     ) -> Result<InsertManyResult> {
         let values: Vec<_> = values.into_iter().collect();
-        let mut chunks = values.chunks(INSERT_CHUNK);
-        let mut inserted_ids = std::collections::HashMap::new();
-        let mut pending = match chunks.next() {
-            Some(chunk) => self.encode_chunk(chunk).await?,
-            None => Vec::new(),
-        };
-        let mut offset = 0;
-        loop {
-            let sending = pending.len();
-            let next = chunks.next();
-            let insert = async {
-                if sending == 0 {
-                    return Ok(None);
-                }
-                self.collection
-                    .insert_many(std::mem::take(&mut pending))
-                    .await
-                    .map(Some)
-            };
-            let encode_next = async {
-                match next {
-                    Some(chunk) => self.encode_chunk(chunk).await.map(Some),
-                    None => Ok(None),
-                }
-            };
-            let (inserted, encoded) = futures_util::future::join(insert, encode_next).await;
-            let partial = |inserted: usize, error: Error| {
-                if inserted == 0 {
-                    error
-                } else {
-                    Error::PartialInsert {
-                        inserted,
-                        source: Box::new(error),
-                    }
-                }
-            };
-            match inserted {
-                Ok(Some(result)) => {
-                    inserted_ids.extend(
-                        result
-                            .inserted_ids
-                            .into_iter()
-                            .map(|(index, id)| (index + offset, id)),
-                    );
-                    offset += sending;
-                }
-                Ok(None) => {}
-                Err(error) => return Err(partial(offset, self.driver_error("insertMany")(error))),
-            }
-            match encoded {
-                Ok(Some(documents)) => pending = documents,
-                Ok(None) => break,
-                Err(error) => return Err(partial(offset, error)),
-            }
-        }
-        let mut result = InsertManyResult::default();
-        result.inserted_ids = inserted_ids;
-        Ok(result)
+        let documents = self.encode_all(&values).await?;
+        self.collection
+            .insert_many(documents)
+            .await
+            .map_err(self.driver_error("insertMany"))
     }
 
-    /// Encrypts a chunk of models, loading the keys they need once.
-    async fn encode_chunk(&self, values: &[impl Borrow<T>]) -> Result<Vec<RawDocumentBuf>> {
+    /// Encrypts models, loading the keys they need once.
+    async fn encode_all(&self, values: &[impl Borrow<T>]) -> Result<Vec<RawDocumentBuf>> {
         struct Plain(Vec<u8>);
         impl Drop for Plain {
             fn drop(&mut self) {

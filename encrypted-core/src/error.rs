@@ -249,16 +249,6 @@ pub enum Error {
     #[error("this collection handle has no key access")]
     NoKeyAccess,
 
-    /// `insert_many` stopped part-way: the first `inserted` documents (in the order
-    /// given) were stored, the rest were not.
-    #[error("{source} (the first {inserted} documents were inserted, the rest were not)")]
-    PartialInsert {
-        /// How many documents were stored.
-        inserted: usize,
-        /// Why it stopped.
-        source: Box<Error>,
-    },
-
     /// The server rejected or failed a collection operation.
     #[error("{operation} on `{namespace}` failed: {source}")]
     Collection {

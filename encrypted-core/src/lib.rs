@@ -83,7 +83,7 @@ pub use client_encryption::{
     RewrapManyDataKeyResult,
 };
 pub use data_key::DataKey;
-pub use encrypted_collection::{EncryptedCollection, INSERT_CHUNK};
+pub use encrypted_collection::EncryptedCollection;
 pub use error::{Error, Result};
 pub use key_cache::{DEFAULT_KEY_CACHE_TTL, KeyCache};
 pub use key_document::KeyDocument;
