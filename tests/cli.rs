@@ -13,6 +13,10 @@
 #[path = "common/server.rs"]
 mod server;
 
+#[path = "common/secrets.rs"]
+mod secrets;
+use secrets::holds_no_key_bytes;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -94,30 +98,6 @@ impl Vault {
             .unwrap();
         std::fs::remove_dir_all(&self.dir).unwrap();
     }
-}
-
-/// Asserts that `text` holds none of the bytes of the key file `path`, raw, in hex or
-/// in base64.
-fn holds_no_key_bytes(text: &str, path: &Path) {
-    let bytes = std::fs::read(path).unwrap();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let binary = bson::Bson::Binary(bson::Binary {
-        subtype: bson::spec::BinarySubtype::Generic,
-        bytes: bytes.clone(),
-    });
-    let base64 = binary.into_canonical_extjson()["$binary"]["base64"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    for window in [&hex[..16], &base64[..12]] {
-        assert!(!text.contains(window), "{text} holds key bytes");
-    }
-    assert!(
-        !text
-            .as_bytes()
-            .windows(8)
-            .any(|w| bytes.windows(8).any(|k| k == w))
-    );
 }
 
 fn uuid_line(out: &str) -> String {

@@ -13,7 +13,11 @@
 #[path = "common/server.rs"]
 mod server;
 
-use std::path::{Path, PathBuf};
+#[path = "common/secrets.rs"]
+mod secrets;
+use secrets::holds_no_key_bytes;
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// What the emulator run exports; a missing one fails the test (it never skips).
@@ -116,31 +120,6 @@ fn section<'a>(out: &'a str, from: &str, to: &str) -> &'a str {
         .map(|end| start + end)
         .unwrap_or_else(|| panic!("no `{to}` after `{from}` in:\n{out}"));
     &out[start..end]
-}
-
-/// Asserts that `text` holds none of the bytes of the key file `path`, raw, in hex or
-/// in base64.
-fn holds_no_key_bytes(text: &str, path: &Path) {
-    let bytes = std::fs::read(path).unwrap();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let binary = bson::Bson::Binary(bson::Binary {
-        subtype: bson::spec::BinarySubtype::Generic,
-        bytes: bytes.clone(),
-    });
-    let base64 = binary.into_canonical_extjson()["$binary"]["base64"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    for window in [&hex[..16], &base64[..12]] {
-        assert!(!text.contains(window), "the output holds master key bytes");
-    }
-    assert!(
-        !text
-            .as_bytes()
-            .windows(8)
-            .any(|w| bytes.windows(8).any(|k| k == w)),
-        "the output holds master key bytes"
-    );
 }
 
 #[tokio::test]
