@@ -64,29 +64,15 @@ fn bench(c: &mut Criterion) {
         .throughput(Throughput::Elements(PATIENTS as u64));
     insert.bench_function("encrypted", |b| {
         b.iter_custom(|iterations| {
-            runtime.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iterations {
-                    encrypted.plain().drop().await.unwrap();
-                    let start = Instant::now();
-                    encrypted.insert_many(&patients).await.unwrap();
-                    total += start.elapsed();
-                }
-                total
+            time_inserts(&runtime, iterations, &encrypted.plain(), async || {
+                encrypted.insert_many(&patients).await.unwrap();
             })
         })
     });
     insert.bench_function("plaintext", |b| {
         b.iter_custom(|iterations| {
-            runtime.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iterations {
-                    plain.drop().await.unwrap();
-                    let start = Instant::now();
-                    plain.insert_many(&patients).await.unwrap();
-                    total += start.elapsed();
-                }
-                total
+            time_inserts(&runtime, iterations, &plain, async || {
+                plain.insert_many(&patients).await.unwrap();
             })
         })
     });
@@ -102,15 +88,8 @@ fn bench(c: &mut Criterion) {
     let raw = db.collection::<bson::RawDocumentBuf>("pre_encrypted");
     insert.bench_function("pre-encrypted-by-plain-driver", |b| {
         b.iter_custom(|iterations| {
-            runtime.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iterations {
-                    raw.drop().await.unwrap();
-                    let start = Instant::now();
-                    raw.insert_many(&encrypted_documents).await.unwrap();
-                    total += start.elapsed();
-                }
-                total
+            time_inserts(&runtime, iterations, &raw, async || {
+                raw.insert_many(&encrypted_documents).await.unwrap();
             })
         })
     });
@@ -157,6 +136,25 @@ fn bench(c: &mut Criterion) {
     });
     find.finish();
     runtime.block_on(async { db.drop().await }).unwrap();
+}
+
+/// Runs `insert` `iterations` times into an emptied `target`, timing the inserts only.
+fn time_inserts<T: Send + Sync>(
+    runtime: &tokio::runtime::Runtime,
+    iterations: u64,
+    target: &mongodb::Collection<T>,
+    insert: impl AsyncFn(),
+) -> Duration {
+    runtime.block_on(async {
+        let mut total = Duration::ZERO;
+        for _ in 0..iterations {
+            target.drop().await.unwrap();
+            let start = Instant::now();
+            insert().await;
+            total += start.elapsed();
+        }
+        total
+    })
 }
 
 criterion_group!(benches, bench);

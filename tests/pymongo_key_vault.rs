@@ -14,9 +14,8 @@
 #[path = "common/server.rs"]
 mod server;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+#[path = "common/python_peer.rs"]
+mod python_peer;
 
 use bson::{Bson, doc};
 use encrypted::kms::{KmsProviders, LocalKms};
@@ -40,31 +39,7 @@ fn base64(bytes: &[u8]) -> String {
 
 /// Runs `interop/python/key_vault_peer.py` with one request; returns its reply.
 fn pymongo(request: &Value) -> Value {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv-interop/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/install-prerequisites (scripts/test does)",
-        python.display()
-    );
-    let mut child = Command::new(python)
-        .arg(root.join("interop/python/key_vault_peer.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "the pymongo peer failed");
-    let reply: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(reply["failures"], json!([]), "pymongo found mismatches");
-    reply
+    python_peer::run("key_vault_peer.py", request)
 }
 
 fn values() -> Vec<(&'static str, Bson, Algorithm)> {

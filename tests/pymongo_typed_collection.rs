@@ -17,12 +17,11 @@
 #[path = "common/server.rs"]
 mod server;
 
+#[path = "common/python_peer.rs"]
+mod python_peer;
+
 #[path = "common/medco.rs"]
 mod medco;
-
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
 
 use bson::spec::BinarySubtype;
 use bson::{Bson, Document, doc};
@@ -134,35 +133,11 @@ fn is_ciphertext(value: Option<&Bson>) -> bool {
 /// Runs `interop/python/typed_collection_peer.py` with one request (the common fields
 /// of `request` plus `extra`); returns its reply.
 fn pymongo(mut request: Value, extra: Value) -> Value {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv-interop/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/install-prerequisites (scripts/test does)",
-        python.display()
-    );
     let (Value::Object(request_fields), Value::Object(extra)) = (&mut request, extra) else {
         unreachable!()
     };
     request_fields.extend(extra);
-    let mut child = Command::new(python)
-        .arg(root.join("interop/python/typed_collection_peer.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "the pymongo peer failed");
-    let reply: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(reply["failures"], json!([]), "pymongo found mismatches");
-    reply
+    python_peer::run("typed_collection_peer.py", &request)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
