@@ -136,13 +136,8 @@ impl<T: Encrypted> EncryptedCollection<T> {
     ///
     /// As [`model::encode`], and key vault or KMS errors while loading its keys.
     pub async fn encode(&self, value: &T) -> Result<RawDocumentBuf> {
-        let mut plain = bson::serialize_to_vec(value).map_err(|_| Error::Serde {
-            model: T::SPEC.name,
-            direction: "serialize",
-        })?;
-        let result = self.encrypt_serialized(T::SPEC, &plain, None).await;
-        plain.zeroize();
-        RawDocumentBuf::from_bytes(result?).map_err(|_| Error::Serde {
+        let mut encoded = self.encode_all(std::slice::from_ref(value)).await?;
+        encoded.pop().ok_or(Error::Serde {
             model: T::SPEC.name,
             direction: "serialize",
         })
