@@ -257,8 +257,10 @@ impl ClientEncryption {
     /// [`Error::KeyNotFound`] for an unknown key; the prohibitions of
     /// [`DataKey::encrypt`]; KMS and key vault errors when the key must be loaded.
     pub async fn encrypt(&self, value: Bson, key: KeyRef, algorithm: Algorithm) -> Result<Binary> {
+        // The plaintext was handed over: its bytes are wiped however this ends.
+        let value = crate::plaintext::WipeOnDrop(value);
         let data_key = self.data_key(&key).await?;
-        Ok(data_key.encrypt(&value, algorithm)?.into_binary())
+        Ok(data_key.encrypt(&value.0, algorithm)?.into_binary())
     }
 
     /// Decrypts a value explicitly, loading its data key as needed.

@@ -93,11 +93,12 @@ impl DataKey {
     ///   undefined, MinKey and MaxKey always; double, decimal128, bool, document, array
     ///   and code with scope deterministically);
     /// - [`Error::AlreadyEncrypted`] for a binary of subtype 6;
-    /// - [`Error::UnencodableValue`] for a value BSON cannot encode;
+    /// - [`Error::UnencodableValue`] for a value BSON cannot encode (a document key
+    ///   holding a NUL byte), saying why without quoting the value;
     /// - [`Error::Randomness`] if the OS generator fails (random algorithm).
     pub fn encrypt(&self, value: &Bson, algorithm: Algorithm) -> Result<Ciphertext> {
         plaintext::check_allowed(value, algorithm)?;
-        let plaintext = zeroize::Zeroizing::new(plaintext::encode(value)?);
+        let plaintext = plaintext::encode(value)?;
         self.seal(value.element_type(), &plaintext, algorithm)
     }
 

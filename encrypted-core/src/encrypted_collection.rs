@@ -229,7 +229,7 @@ impl<T: Encrypted> EncryptedCollection<T> {
             let value = operation.value.map_err(|()| Error::Field {
                 path: operation.path.clone(),
                 source: Box::new(Error::UnencodableValue {
-                    reason: "the value cannot be serialized to BSON".to_owned(),
+                    reason: "the value cannot be serialized to BSON",
                 }),
             })?;
             let value = match operation.kind {
@@ -267,10 +267,8 @@ impl<T: Encrypted> EncryptedCollection<T> {
             model::Lookup::Nested(_, key) => key,
             _ => None,
         };
-        let mut plain =
-            bson::serialize_to_vec(&document).map_err(|error| Error::UnencodableValue {
-                reason: error.to_string(),
-            })?;
+        let mut plain = bson::serialize_to_vec(&document)
+            .map_err(|error| crate::plaintext::unencodable_bson(&error))?;
         let encrypted = self
             .encrypt_serialized(nested, &plain, inherited)
             .await
@@ -287,9 +285,7 @@ impl<T: Encrypted> EncryptedCollection<T> {
         plain.zeroize();
         let encrypted = RawDocumentBuf::from_bytes(encrypted?)
             .and_then(|raw| Document::try_from(raw.as_ref()))
-            .map_err(|error| Error::UnencodableValue {
-                reason: error.to_string(),
-            })?;
+            .map_err(|error| crate::plaintext::unencodable_bson(&error))?;
         Ok(Bson::Document(encrypted))
     }
 

@@ -46,8 +46,9 @@ pub enum Error {
     /// NUL byte).
     #[error("the value cannot be encoded as BSON: {reason}")]
     UnencodableValue {
-        /// What the BSON encoder said.
-        reason: String,
+        /// Why, in words that never quote the value (`a document key contains a NUL
+        /// byte`): a fixed text, so that no plaintext can reach an error.
+        reason: &'static str,
     },
 
     /// Key bytes of the wrong length were supplied.

@@ -218,7 +218,7 @@ fn node_document(
         Node::Invalid { path } => Err(Error::Field {
             path,
             source: Box::new(Error::UnencodableValue {
-                reason: "the operand cannot be serialized to BSON".to_owned(),
+                reason: "the operand cannot be serialized to BSON",
             }),
         }),
         Node::Field {

@@ -215,7 +215,7 @@ impl Writer {
     /// Starts a subtype-6 binary of `len` bytes named `key`; its payload follows.
     pub(crate) fn start_ciphertext(&mut self, key: &str, len: usize) -> Result<()> {
         let len = i32::try_from(len).map_err(|_| Error::UnencodableValue {
-            reason: "a ciphertext larger than BSON allows".to_owned(),
+            reason: "a ciphertext larger than BSON allows",
         })?;
         self.start(tag::BINARY, key);
         self.bytes.extend_from_slice(&len.to_le_bytes());
@@ -246,7 +246,7 @@ impl Writer {
     pub(crate) fn finish(mut self) -> Result<Vec<u8>> {
         self.bytes.push(0);
         let length = i32::try_from(self.bytes.len()).map_err(|_| Error::UnencodableValue {
-            reason: "a document larger than BSON allows".to_owned(),
+            reason: "a document larger than BSON allows",
         })?;
         if let Some(prefix) = self.bytes.get_mut(..4) {
             prefix.copy_from_slice(&length.to_le_bytes());
