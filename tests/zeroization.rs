@@ -80,7 +80,11 @@ fn secrets(marker: &str) -> Vec<Bson> {
         Bson::Document(doc! { "a": { "b": [1, { "c": marker }] } }),
         Bson::Document(wide),
         Bson::Array(vec![text.clone(), Bson::Document(doc! { marker: marker })]),
-        Bson::Array((0..100).map(|i| Bson::String(format!("{i}{marker}"))).collect()),
+        Bson::Array(
+            (0..100)
+                .map(|i| Bson::String(format!("{i}{marker}")))
+                .collect(),
+        ),
         Bson::JavaScriptCodeWithScope(JavaScriptCodeWithScope {
             code: marker.to_owned(),
             scope: doc! { "x": marker },
@@ -184,18 +188,19 @@ async fn finding_4_client_encryption_wipes_the_plaintext_it_is_handed() {
             .await;
         let hits = scanning_alloc::disarm();
         let ciphertext = ciphertext.unwrap();
-        assert_eq!(hits, 0, "ClientEncryption::encrypt freed a copy of {expected:?}");
+        assert_eq!(
+            hits, 0,
+            "ClientEncryption::encrypt freed a copy of {expected:?}"
+        );
 
         scanning_alloc::arm(marker);
         let decrypted = encryption.decrypt(&ciphertext).await;
         let hits = scanning_alloc::disarm();
         assert_eq!(decrypted.unwrap(), expected);
-        assert_eq!(hits, 0, "ClientEncryption::decrypt freed a copy of {expected:?}");
+        assert_eq!(
+            hits, 0,
+            "ClientEncryption::decrypt freed a copy of {expected:?}"
+        );
     }
-    server::client()
-        .await
-        .database(&db)
-        .drop()
-        .await
-        .unwrap();
+    server::client().await.database(&db).drop().await.unwrap();
 }

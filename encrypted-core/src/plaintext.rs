@@ -147,9 +147,7 @@ fn value_len(value: &Bson) -> Result<usize> {
         Bson::ObjectId(_) => 12,
         Bson::Decimal128(_) => 16,
         Bson::Null | Bson::Undefined | Bson::MinKey | Bson::MaxKey => 0,
-        Bson::String(text) | Bson::JavaScriptCode(text) | Bson::Symbol(text) => {
-            string_len(text)?
-        }
+        Bson::String(text) | Bson::JavaScriptCode(text) | Bson::Symbol(text) => string_len(text)?,
         Bson::Binary(binary) => {
             let old = usize::from(binary.subtype == BinarySubtype::BinaryOld) * 4;
             checked_i32(binary.bytes.len() + old)?;
@@ -322,7 +320,11 @@ fn decimal(mut index: usize, buffer: &mut [u8; 20]) -> &str {
 fn db_pointer_bytes(value: &Bson) -> Result<Zeroizing<Vec<u8>>> {
     let mut document = Document::new();
     document.insert(FIELD, value.clone());
-    let bytes = Zeroizing::new(document.to_vec().map_err(|error| unencodable_bson(&error))?);
+    let bytes = Zeroizing::new(
+        document
+            .to_vec()
+            .map_err(|error| unencodable_bson(&error))?,
+    );
     let end = bytes.len().saturating_sub(1);
     bytes
         .get(VALUE_OFFSET..end)
@@ -395,7 +397,10 @@ fn to_bson(value: RawBsonRef<'_>) -> Option<Bson> {
 fn to_document(raw: &RawDocument) -> Option<Document> {
     let mut document = Document::new();
     for element in raw {
-        match element.ok().and_then(|(key, value)| Some((key, to_bson(value)?))) {
+        match element
+            .ok()
+            .and_then(|(key, value)| Some((key, to_bson(value)?)))
+        {
             Some((key, value)) => {
                 // A repeated key replaces the earlier value, as bson's own conversion does.
                 if let Some(replaced) = document.insert(key.as_str(), value) {
@@ -560,7 +565,9 @@ mod tests {
         values.push(Bson::Array(scalars.clone()));
         values.push(Bson::Array((0..123).map(Bson::Int32).collect()));
         values.push(Bson::Document(document.clone()));
-        values.push(Bson::Document(doc! {"a": [document.clone(), [[]], {}], "": {"b": {}}}));
+        values.push(Bson::Document(
+            doc! {"a": [document.clone(), [[]], {}], "": {"b": {}}},
+        ));
         values.push(Bson::JavaScriptCodeWithScope(JavaScriptCodeWithScope {
             code: "x".into(),
             scope: document,
@@ -611,9 +618,16 @@ mod tests {
         bytes.push(0);
         let len = bytes.len() as i32;
         bytes[..4].copy_from_slice(&len.to_le_bytes());
-        let value = decode(ElementType::DbPointer, &bytes[VALUE_OFFSET..bytes.len() - 1]).unwrap();
+        let value = decode(
+            ElementType::DbPointer,
+            &bytes[VALUE_OFFSET..bytes.len() - 1],
+        )
+        .unwrap();
         assert!(matches!(value, Bson::DbPointer(_)));
-        assert_eq!(*encode(&value).unwrap(), bytes[VALUE_OFFSET..bytes.len() - 1]);
+        assert_eq!(
+            *encode(&value).unwrap(),
+            bytes[VALUE_OFFSET..bytes.len() - 1]
+        );
     }
 
     #[test]
@@ -672,7 +686,10 @@ mod tests {
     fn decode_failures_do_not_quote_the_bytes() {
         for (element_type, bytes) in [
             (ElementType::String, &b"\x09\0\0\0SSN 078-05-1120\0"[..]),
-            (ElementType::EmbeddedDocument, b"\x14\0\0\0\x02SSN 078-05-1120\0"),
+            (
+                ElementType::EmbeddedDocument,
+                b"\x14\0\0\0\x02SSN 078-05-1120\0",
+            ),
             (ElementType::String, b"\x10\0\0\0SSN 078-05-1120\xff\0"),
         ] {
             let error = decode(element_type, bytes).unwrap_err();
