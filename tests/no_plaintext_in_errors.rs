@@ -84,7 +84,7 @@ fn finding_1_data_key_encrypt_does_not_quote_an_unencodable_value() {
     for value in unencodable() {
         let error = key.encrypt(&value, Algorithm::Random).unwrap_err();
         assert!(
-            matches!(error, Error::UnencodableValue { ref reason } if reason.contains("NUL")),
+            matches!(error, Error::UnencodableValue { reason } if reason.contains("NUL")),
             "{error:?}"
         );
         quotes_nothing(&error);

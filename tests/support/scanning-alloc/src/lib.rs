@@ -6,7 +6,7 @@
 //! for the marker before it goes back to the system, and each block holding it is
 //! counted. A block zeroized before it is freed holds no marker.
 //!
-//! ```ignore
+//! ```text
 //! #[global_allocator]
 //! static ALLOC: scanning_alloc::ScanningAlloc = scanning_alloc::ScanningAlloc;
 //!
