@@ -394,7 +394,11 @@ impl ClientEncryption {
                 count: count.max(2),
             });
         }
-        found.pop().as_ref().map(KeyDocument::from_document).transpose()
+        found
+            .pop()
+            .as_ref()
+            .map(KeyDocument::from_document)
+            .transpose()
     }
 
     /// How many key documents have this alternate name.

@@ -265,7 +265,9 @@ impl KeyCache {
     /// On the miss paths, expired slots are evicted (and their keys dropped).
     fn evict_expired(&self, slots: &mut Slots) {
         let now = Instant::now();
-        slots.by_id.retain(|_, slot| !slot.is_expired(self.ttl, now));
+        slots
+            .by_id
+            .retain(|_, slot| !slot.is_expired(self.ttl, now));
         slots
             .by_alt_name
             .retain(|_, slot| !slot.is_expired(self.ttl, now));
@@ -428,9 +430,11 @@ mod tests {
         let (kept, removed) = (Uuid::new(), Uuid::new());
         for (name, id) in [("kept", kept), ("removed", removed)] {
             cache
-                .get_or_load_by_alt_name(name, || async move { Ok((id, ())) }, |()| async move {
-                    DataKey::generate(id)
-                })
+                .get_or_load_by_alt_name(
+                    name,
+                    || async move { Ok((id, ())) },
+                    |()| async move { DataKey::generate(id) },
+                )
                 .await
                 .unwrap();
         }
@@ -478,7 +482,10 @@ mod tests {
         assert_eq!(unwraps.load(Ordering::SeqCst), 1, "KMS calls");
         assert!(keys.iter().all(|key| Arc::ptr_eq(key, &keys[0])));
         // The id path shares the key: no further load.
-        let by_id = cache.get_or_load(id, || async { unreachable!() }).await.unwrap();
+        let by_id = cache
+            .get_or_load(id, || async { unreachable!() })
+            .await
+            .unwrap();
         assert!(Arc::ptr_eq(&by_id, &keys[0]));
     }
 
@@ -486,11 +493,16 @@ mod tests {
     async fn an_alt_name_load_reuses_a_key_cached_by_id() {
         let cache = KeyCache::default();
         let id = Uuid::new();
-        let by_id = cache.get_or_load(id, || async { DataKey::generate(id) }).await.unwrap();
+        let by_id = cache
+            .get_or_load(id, || async { DataKey::generate(id) })
+            .await
+            .unwrap();
         let by_name = cache
-            .get_or_load_by_alt_name("n", || async move { Ok((id, ())) }, |()| async {
-                unreachable!()
-            })
+            .get_or_load_by_alt_name(
+                "n",
+                || async move { Ok((id, ())) },
+                |()| async { unreachable!() },
+            )
             .await
             .unwrap();
         assert!(Arc::ptr_eq(&by_id, &by_name));

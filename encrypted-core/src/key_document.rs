@@ -290,7 +290,12 @@ mod tests {
             document.insert("status", status.clone());
             match (KeyDocument::from_document(&document), expected) {
                 (Ok(key), Some(expected)) => assert_eq!(key.status, expected),
-                (Err(Error::MalformedKeyDocument { field: "status", .. }), None) => {}
+                (
+                    Err(Error::MalformedKeyDocument {
+                        field: "status", ..
+                    }),
+                    None,
+                ) => {}
                 (other, _) => panic!("status {status:?}: {other:?}"),
             }
         }

@@ -90,7 +90,12 @@ impl<'a> CreateDataKey<'a> {
             Some(inner.alt_name_writes.lock().await)
         };
         for name in &self.key_alt_names {
-            if self.encryption.count_alt_name(name, "createDataKey").await? > 0 {
+            if self
+                .encryption
+                .count_alt_name(name, "createDataKey")
+                .await?
+                > 0
+            {
                 return Err(Error::DuplicateKeyAltName { name: name.clone() });
             }
         }
@@ -111,7 +116,12 @@ impl<'a> CreateDataKey<'a> {
         // writers at most one sees itself alone; a writer that sees a duplicate deletes
         // its own key, so a name never ends up on two keys for longer than this.
         for name in &self.key_alt_names {
-            if self.encryption.count_alt_name(name, "createDataKey").await? > 1 {
+            if self
+                .encryption
+                .count_alt_name(name, "createDataKey")
+                .await?
+                > 1
+            {
                 inner
                     .key_vault
                     .delete_one(doc! { "_id": id })

@@ -69,7 +69,10 @@ impl ClientEncryption {
     /// Creates the spec's unique index on `keyAltNames` (partial: only documents that
     /// have the field), so that the server itself refuses a duplicate alternate name.
     /// Where the server has no partial indexes (FerretDB 1.x), a unique *sparse* index
-    /// does the same job (keys without names are left out of it). Idempotent.
+    /// is created instead (keys without names are left out of it). FerretDB 1.x
+    /// compares whole arrays in it: a second `["a"]` is refused, `["b", "a"]` next to
+    /// `["a"]` is not; the checks below cover that case for this library's writes.
+    /// Idempotent.
     ///
     /// Without either index, alternate names are still kept unique: each write is
     /// checked before, serialised within this handle, and checked again after (a

@@ -126,9 +126,10 @@ impl ClientEncryption {
 /// A document's `_id` for a report: the UUID when it is one.
 fn display_id(id: Option<&Bson>) -> String {
     match id {
-        Some(Bson::Binary(binary)) => binary
-            .to_uuid()
-            .map_or_else(|_| Bson::Binary(binary.clone()).to_string(), |id| id.to_string()),
+        Some(Bson::Binary(binary)) => binary.to_uuid().map_or_else(
+            |_| Bson::Binary(binary.clone()).to_string(),
+            |id| id.to_string(),
+        ),
         Some(other) => other.to_string(),
         None => "(no _id)".to_owned(),
     }
