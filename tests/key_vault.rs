@@ -118,12 +118,11 @@ async fn data_keys_alt_names_and_explicit_encryption() {
     drop_db(&db).await;
 }
 
-/// Creates the unique `keyAltNames` index; only a server known to lack partial indexes
-/// (FerretDB) may refuse, and then with the typed error.
+/// Creates the unique `keyAltNames` index: partial on MongoDB, sparse on FerretDB 1.x
+/// (which has no partial indexes); both test servers must take one of them.
 async fn create_index_or_know_why_not(encryption: &ClientEncryption) -> bool {
     match encryption.create_key_alt_names_index().await {
         Ok(()) => true,
-        Err(Error::UnsupportedByServer { .. }) if server::is_ferretdb().await => false,
         Err(other) => panic!("createIndexes: {other}"),
     }
 }
@@ -132,9 +131,7 @@ async fn create_index_or_know_why_not(encryption: &ClientEncryption) -> bool {
 async fn the_unique_index_refuses_duplicates_behind_our_back() {
     let db = server::unique_db("index");
     let encryption = handle(&db, local(&MASTER)).await;
-    if !create_index_or_know_why_not(&encryption).await {
-        return; // recorded in the README: FerretDB 1.x has no partial indexes.
-    }
+    assert!(create_index_or_know_why_not(&encryption).await);
     encryption
         .create_data_key(MasterKey::local())
         .key_alt_names(["taken"])
@@ -153,14 +150,36 @@ async fn the_unique_index_refuses_duplicates_behind_our_back() {
         .await
         .database(&db)
         .collection::<bson::Document>("__keyVault");
-    let err = vault
-        .insert_one(doc! { "_id": Uuid::new(), "keyAltNames": ["taken"] })
+    // FerretDB 1.x's sparse unique index compares whole arrays: it refuses a second
+    // `["taken"]` but not `["free", "taken"]` (the checks around our own writes cover
+    // that case; see `create_key_alt_names_index`).
+    let mut duplicates = vec![vec!["taken"]];
+    if !server::is_ferretdb().await {
+        duplicates.push(vec!["free", "taken"]);
+    }
+    for names in duplicates {
+        let err = vault
+            .insert_one(doc! { "_id": Uuid::new(), "keyAltNames": names })
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("11000") || err.to_string().contains("duplicate"),
+            "{err}"
+        );
+    }
+    // And so does add_key_alt_name, through the server's refusal.
+    let other = encryption
+        .create_data_key(MasterKey::local())
         .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("11000") || err.to_string().contains("duplicate"),
-        "{err}"
-    );
+        .unwrap();
+    let duplicate = encryption.add_key_alt_name(other, "taken").await;
+    assert!(matches!(duplicate, Err(Error::DuplicateKeyAltName { .. })));
+    let duplicate = encryption
+        .create_data_key(MasterKey::local())
+        .key_alt_names(["free", "taken"])
+        .await;
+    assert!(matches!(duplicate, Err(Error::DuplicateKeyAltName { .. })));
+    assert_eq!(keys_named(&db, "taken").await, 1);
     drop_db(&db).await;
 }
 
@@ -649,4 +668,390 @@ async fn an_unreachable_server_is_a_key_vault_error() {
         ),
         "{err}"
     );
+}
+
+/// The raw key vault collection of a test database.
+async fn raw_vault(db: &str) -> mongodb::Collection<bson::Document> {
+    server::client()
+        .await
+        .database(db)
+        .collection::<bson::Document>("__keyVault")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_5_delete_key_racing_alt_name_loads_leaves_the_key_unusable() {
+    let db = server::unique_db("deleterace");
+    let unwraps = Arc::new(AtomicUsize::new(0));
+    // A KMS that takes a moment, so that loads are in flight while the key is deleted.
+    let kms = KmsProviders::new().with(CountingKms {
+        inner: LocalKms::new(LocalMasterKey::from_bytes(&MASTER).unwrap()),
+        unwraps: Arc::clone(&unwraps),
+    });
+    let encryption = handle(&db, kms).await;
+    let mut usable_after_delete = Vec::new();
+    for round in 0..40 {
+        let name = format!("key-{round}");
+        let id = encryption
+            .create_data_key(MasterKey::local())
+            .key_alt_names([name.clone()])
+            .await
+            .unwrap();
+        let loads: Vec<_> = (0..8u64)
+            .map(|i| {
+                let (encryption, name) = (encryption.clone(), name.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_micros(300 * i)).await;
+                    encryption
+                        .encrypt(Bson::Int32(1), KeyRef::AltName(name), Algorithm::Random)
+                        .await
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_micros(500 + 100 * (round % 10))).await;
+        assert!(encryption.delete_key(id).await.unwrap());
+        for load in loads {
+            // Loads that overlapped the deletion may succeed or fail...
+            let _ = load.await.unwrap();
+        }
+        // ...but once it has returned, the deleted key is unusable on this handle.
+        let by_name = encryption
+            .encrypt(Bson::Int32(1), KeyRef::AltName(name), Algorithm::Random)
+            .await;
+        let by_id = encryption
+            .encrypt(Bson::Int32(1), KeyRef::Id(id), Algorithm::Random)
+            .await;
+        if !matches!(by_name, Err(Error::KeyNotFound { .. }))
+            || !matches!(by_id, Err(Error::KeyNotFound { .. }))
+        {
+            usable_after_delete.push(round);
+        }
+    }
+    assert!(
+        usable_after_delete.is_empty(),
+        "deleted key still usable in rounds {usable_after_delete:?}"
+    );
+    drop_db(&db).await;
+}
+
+#[tokio::test]
+async fn finding_6_an_ambiguous_alt_name_is_refused_never_resolved() {
+    let db = server::unique_db("ambiguous");
+    let encryption = handle(&db, local(&MASTER)).await;
+    // Two keys given the same name behind the library's back (no unique index here).
+    let first = encryption
+        .create_data_key(MasterKey::local())
+        .await
+        .unwrap();
+    let second = encryption
+        .create_data_key(MasterKey::local())
+        .await
+        .unwrap();
+    let vault = raw_vault(&db).await;
+    for id in [first, second] {
+        vault
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": { "keyAltNames": ["shared"] } },
+            )
+            .await
+            .unwrap();
+    }
+    let encrypted = encryption
+        .encrypt(Bson::Int32(1), "shared".into(), Algorithm::Deterministic)
+        .await;
+    assert!(
+        matches!(encrypted, Err(Error::AmbiguousKeyAltName { ref name, count: 2 }) if name == "shared"),
+        "{encrypted:?}"
+    );
+    let message = encrypted.unwrap_err().to_string();
+    assert!(
+        message.contains("shared") && message.contains('2'),
+        "{message}"
+    );
+    let found = encryption.get_key_by_alt_name("shared").await;
+    assert!(
+        matches!(found, Err(Error::AmbiguousKeyAltName { .. })),
+        "{found:?}"
+    );
+    // Refused on every later attempt too: nothing was cached.
+    let again = encryption
+        .encrypt(Bson::Int32(1), "shared".into(), Algorithm::Random)
+        .await;
+    assert!(matches!(again, Err(Error::AmbiguousKeyAltName { .. })));
+    // Values encrypted by id still decrypt (ciphertexts name their key by id).
+    let by_id = encryption
+        .encrypt(Bson::Int32(7), KeyRef::Id(first), Algorithm::Random)
+        .await
+        .unwrap();
+    assert_eq!(encryption.decrypt(&by_id).await.unwrap(), Bson::Int32(7));
+    drop_db(&db).await;
+}
+
+/// Runs 16 concurrent creations of a key named `name`, from `handles` (cycled).
+async fn create_concurrently(handles: &[ClientEncryption], name: &str) -> Vec<Result<Uuid, Error>> {
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let encryption = handles[i % handles.len()].clone();
+            let name = name.to_owned();
+            tokio::spawn(async move {
+                encryption
+                    .create_data_key(MasterKey::local())
+                    .key_alt_names([name])
+                    .await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+async fn keys_named(db: &str, name: &str) -> u64 {
+    raw_vault(db)
+        .await
+        .count_documents(doc! { "keyAltNames": name })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_6_concurrent_creation_with_one_alt_name_makes_exactly_one_key() {
+    // One handle, no index: serialised within the handle.
+    let db = server::unique_db("createrace");
+    let encryption = handle(&db, local(&MASTER)).await;
+    let results = create_concurrently(std::slice::from_ref(&encryption), "one").await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, Error::DuplicateKeyAltName { name } if name == "one")),
+        "{results:?}"
+    );
+    assert_eq!(keys_named(&db, "one").await, 1);
+
+    // Sixteen handles (as sixteen processes) with the index: the server decides.
+    let handles: Vec<_> =
+        futures_util::future::join_all((0..16).map(|_| handle(&db, local(&MASTER)))).await;
+    handles[0].create_key_alt_names_index().await.unwrap();
+    let results = create_concurrently(&handles, "two").await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, Error::DuplicateKeyAltName { .. })),
+        "{results:?}"
+    );
+    assert_eq!(keys_named(&db, "two").await, 1);
+    drop_db(&db).await;
+
+    // Sixteen handles and no index: never two keys with the name (the checks after
+    // each write), though racing writers may all fail.
+    let db = server::unique_db("createrace");
+    let handles: Vec<_> =
+        futures_util::future::join_all((0..16).map(|_| handle(&db, local(&MASTER)))).await;
+    let results = create_concurrently(&handles, "three").await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert!(created <= 1, "{results:?}");
+    assert_eq!(keys_named(&db, "three").await, created as u64);
+    drop_db(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_6_concurrent_add_key_alt_name_gives_the_name_to_one_key() {
+    let db = server::unique_db("addrace");
+    let encryption = handle(&db, local(&MASTER)).await;
+    let mut ids = Vec::new();
+    for _ in 0..16 {
+        ids.push(
+            encryption
+                .create_data_key(MasterKey::local())
+                .await
+                .unwrap(),
+        );
+    }
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|&id| {
+            let encryption = encryption.clone();
+            tokio::spawn(async move { encryption.add_key_alt_name(id, "shared").await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        // The outcome only (the key documents are not needed here).
+        results.push(task.await.unwrap().map(|_| ()));
+    }
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, Error::DuplicateKeyAltName { .. })),
+        "{results:?}"
+    );
+    assert_eq!(keys_named(&db, "shared").await, 1);
+    encryption
+        .encrypt(Bson::Int32(1), "shared".into(), Algorithm::Random)
+        .await
+        .unwrap();
+    drop_db(&db).await;
+}
+
+#[tokio::test]
+async fn finding_7_one_malformed_key_document_breaks_neither_listing_nor_delete_nor_rewrap() {
+    let db = server::unique_db("malformed");
+    let encryption = handle(&db, local(&MASTER)).await;
+    let good = encryption
+        .create_data_key(MasterKey::local())
+        .await
+        .unwrap();
+    let vault = raw_vault(&db).await;
+    // A key whose `status` another tool wrote as an int64: valid, as for libmongocrypt.
+    let int64_status = encryption
+        .create_data_key(MasterKey::local())
+        .await
+        .unwrap();
+    vault
+        .update_one(
+            doc! { "_id": int64_status },
+            doc! { "$set": { "status": Bson::Int64(0) } },
+        )
+        .await
+        .unwrap();
+    // Really malformed ones.
+    let (no_material, bad_master_key) = (Uuid::new(), Uuid::new());
+    let mut broken = raw_vault(&db)
+        .await
+        .find_one(doc! { "_id": good })
+        .await
+        .unwrap()
+        .unwrap();
+    broken.insert("_id", no_material);
+    broken.remove("keyMaterial");
+    vault.insert_one(broken.clone()).await.unwrap();
+    broken.insert("_id", bad_master_key);
+    broken.insert(
+        "keyMaterial",
+        bson::Binary {
+            subtype: bson::spec::BinarySubtype::Generic,
+            bytes: vec![0; 160],
+        },
+    );
+    broken.insert("masterKey", doc! { "provider": 7 });
+    vault.insert_one(broken).await.unwrap();
+
+    // Listing: every document is an item, the bad ones errors naming their id.
+    let items: Vec<_> =
+        futures_util::StreamExt::collect::<Vec<_>>(encryption.get_keys().await.unwrap()).await;
+    assert_eq!(items.len(), 4);
+    let mut listed: Vec<Uuid> = items
+        .iter()
+        .filter_map(|i| i.as_ref().ok())
+        .map(|k| k.id)
+        .collect();
+    listed.sort_by_key(|id| id.to_string());
+    let mut expected = vec![good, int64_status];
+    expected.sort_by_key(|id| id.to_string());
+    assert_eq!(listed, expected);
+    let mut bad: Vec<Uuid> = items
+        .iter()
+        .filter_map(|i| match i {
+            Err(Error::MalformedKeyDocument {
+                key_id: Some(id), ..
+            }) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    bad.sort_by_key(|id| id.to_string());
+    let mut expected_bad = vec![no_material, bad_master_key];
+    expected_bad.sort_by_key(|id| id.to_string());
+    assert_eq!(bad, expected_bad);
+
+    // Rewrap skips and reports the malformed documents, rewraps the others, and a
+    // rerun does the same (no longer stopping at the first bad one).
+    for _ in 0..2 {
+        let result = encryption
+            .rewrap_many_data_key(doc! {}, None)
+            .await
+            .unwrap();
+        assert_eq!(result.rewrapped.len(), 2, "{result:?}");
+        let mut skipped: Vec<&str> = result.malformed.iter().map(|m| m.id.as_str()).collect();
+        skipped.sort_unstable();
+        let mut expected: Vec<String> = expected_bad.iter().map(ToString::to_string).collect();
+        expected.sort_unstable();
+        assert_eq!(skipped, expected, "{result:?}");
+        assert!(
+            result
+                .malformed
+                .iter()
+                .any(|m| m.problem.contains("keyMaterial")),
+            "{result:?}"
+        );
+    }
+
+    // Deleting works by id, without reading the document.
+    assert!(encryption.delete_key(no_material).await.unwrap());
+    assert!(encryption.delete_key(bad_master_key).await.unwrap());
+    let all: Vec<_> = encryption
+        .get_keys()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    drop_db(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_15_cold_cache_encryptions_by_alt_name_read_the_key_vault_once() {
+    let db = server::unique_db("herd");
+    let setup = handle(&db, local(&MASTER)).await;
+    setup
+        .create_data_key(MasterKey::local())
+        .key_alt_names(["medco-key"])
+        .await
+        .unwrap();
+
+    let unwraps = Arc::new(AtomicUsize::new(0));
+    let kms = KmsProviders::new().with(CountingKms {
+        inner: LocalKms::new(LocalMasterKey::from_bytes(&MASTER).unwrap()),
+        unwraps: Arc::clone(&unwraps),
+    });
+    let (client, finds) = server::counting_client().await;
+    let encryption = ClientEncryption::builder(client, kms)
+        .key_vault_namespace(Namespace::new(db.as_str(), "__keyVault"))
+        .build();
+    let tasks: Vec<_> = (0..256)
+        .map(|i| {
+            let encryption = encryption.clone();
+            tokio::spawn(async move {
+                encryption
+                    .encrypt(Bson::Int32(i), "medco-key".into(), Algorithm::Deterministic)
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(finds.load(Ordering::SeqCst), 1, "key vault reads");
+    assert_eq!(unwraps.load(Ordering::SeqCst), 1, "KMS calls");
+    drop_db(&db).await;
 }

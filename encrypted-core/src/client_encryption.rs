@@ -19,7 +19,7 @@ pub use create_data_key::CreateDataKey;
 pub use key_ref::KeyRef;
 pub use key_vault::Namespace;
 pub(crate) use key_vault::not_implemented;
-pub use rewrap::RewrapManyDataKeyResult;
+pub use rewrap::{MalformedKey, RewrapManyDataKeyResult};
 
 use crate::kms::KmsProviders;
 use crate::{Algorithm, Ciphertext, DataKey, Error, KeyCache, KeyDocument, MasterKey, Result};
@@ -59,6 +59,10 @@ struct Inner {
     namespace: Namespace,
     kms: KmsProviders,
     cache: KeyCache,
+    /// Serialises this handle's writes of alternate names (create, add), so that its
+    /// own tasks never race each other to a duplicate (the checks after each write
+    /// cover other processes).
+    alt_name_writes: tokio::sync::Mutex<()>,
 }
 
 /// Builds a [`ClientEncryption`].
@@ -100,6 +104,7 @@ impl ClientEncryptionBuilder {
                 namespace: self.namespace,
                 kms: self.kms,
                 cache,
+                alt_name_writes: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -143,13 +148,17 @@ impl ClientEncryption {
     ///
     /// # Errors
     ///
-    /// As [`ClientEncryption::get_key`].
+    /// As [`ClientEncryption::get_key`], and [`Error::AmbiguousKeyAltName`] when more
+    /// than one key has the name.
     pub async fn get_key_by_alt_name(&self, name: &str) -> Result<Option<KeyDocument>> {
-        self.find_one(doc! { "keyAltNames": name }, "getKeyByAltName")
-            .await
+        self.find_by_alt_name(name, "getKeyByAltName").await
     }
 
     /// Every key document, as a stream.
+    ///
+    /// A document that is not a valid key document is an `Err` item
+    /// ([`Error::MalformedKeyDocument`], naming its id and the bad field) and the stream
+    /// goes on with the next one: one bad document does not hide the others.
     ///
     /// # Errors
     ///
@@ -172,17 +181,22 @@ impl ClientEncryption {
     /// Adds an alternate name to a key, returning the key document as it was before, or
     /// `None` when there is no key with this id.
     ///
+    /// Names stay unique even where the server has no unique index on `keyAltNames`:
+    /// see [`ClientEncryption::create_key_alt_names_index`].
+    ///
     /// # Errors
     ///
-    /// [`Error::DuplicateKeyAltName`] when another key already has the name;
-    /// [`Error::KeyVault`] when the server fails.
+    /// [`Error::DuplicateKeyAltName`] when another key already has the name (the name
+    /// is then not added); [`Error::KeyVault`] when the server fails.
     pub async fn add_key_alt_name(&self, id: Uuid, name: &str) -> Result<Option<KeyDocument>> {
+        let _serialised = self.inner.alt_name_writes.lock().await;
         let taken = self
-            .find_one(
-                doc! { "keyAltNames": name, "_id": { "$ne": id } },
-                "addKeyAltName",
-            )
-            .await?;
+            .inner
+            .key_vault
+            .find_one(doc! { "keyAltNames": name, "_id": { "$ne": id } })
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(key_vault_error("addKeyAltName"))?;
         if taken.is_some() {
             return Err(Error::DuplicateKeyAltName {
                 name: name.to_owned(),
@@ -198,7 +212,20 @@ impl ClientEncryption {
             .return_document(ReturnDocument::Before)
             .await
             .map_err(|error| duplicate_or(error, name, "addKeyAltName"))?;
-        before.as_ref().map(KeyDocument::from_document).transpose()
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        let had_it = before
+            .get_array("keyAltNames")
+            .is_ok_and(|names| names.iter().any(|n| n.as_str() == Some(name)));
+        if !had_it && self.count_alt_name(name, "addKeyAltName").await? > 1 {
+            // Another writer added the name at the same moment: take ours back.
+            self.pull_alt_name(id, name, "addKeyAltName").await?;
+            return Err(Error::DuplicateKeyAltName {
+                name: name.to_owned(),
+            });
+        }
+        KeyDocument::from_document(&before).map(Some)
     }
 
     /// Removes an alternate name from a key (and the `keyAltNames` field when it was the
@@ -209,6 +236,17 @@ impl ClientEncryption {
     ///
     /// [`Error::KeyVault`] when the server fails.
     pub async fn remove_key_alt_name(&self, id: Uuid, name: &str) -> Result<Option<KeyDocument>> {
+        let before = self.pull_alt_name(id, name, "removeKeyAltName").await?;
+        before.as_ref().map(KeyDocument::from_document).transpose()
+    }
+
+    /// Removes `name` from key `id` and from the cache; the raw document before.
+    async fn pull_alt_name(
+        &self,
+        id: Uuid,
+        name: &str,
+        operation: &'static str,
+    ) -> Result<Option<Document>> {
         let vault = &self.inner.key_vault;
         // `$pull` then drop an emptied array: two single-document updates that any
         // server version (and FerretDB) supports, where the spec's one-step form needs
@@ -221,20 +259,27 @@ impl ClientEncryption {
             )
             .return_document(ReturnDocument::Before)
             .await
-            .map_err(key_vault_error("removeKeyAltName"))?;
+            .map_err(key_vault_error(operation))?;
         vault
             .update_one(
                 doc! { "_id": id, "keyAltNames": { "$size": 0 } },
                 doc! { "$unset": { "keyAltNames": "" } },
             )
             .await
-            .map_err(key_vault_error("removeKeyAltName"))?;
+            .map_err(key_vault_error(operation))?;
+        // After the server: a load by this name that read the document before the
+        // update will not cache what it read.
         self.inner.cache.remove_alt_name(name);
-        before.as_ref().map(KeyDocument::from_document).transpose()
+        Ok(before)
     }
 
     /// Deletes a key. Every value encrypted with it becomes unreadable once cached copies
     /// expire (crypto-shredding); returns whether a key was deleted.
+    ///
+    /// The document is deleted by `_id` alone, without being read, so a malformed key
+    /// document can be deleted too. This handle forgets the key at once, by id and by
+    /// alternate name, and loads of it still running when this returns do not bring it
+    /// back; other handles and processes keep their cached copy until it expires.
     ///
     /// # Errors
     ///
@@ -296,22 +341,24 @@ impl ClientEncryption {
                     .await
             }
             KeyRef::AltName(name) => {
-                if let Some(key) = self.inner.cache.get_by_alt_name(name) {
-                    return Ok(key);
-                }
-                let document =
-                    self.get_key_by_alt_name(name)
-                        .await?
-                        .ok_or_else(|| Error::KeyNotFound {
-                            key: format!("alt name `{name}`"),
-                        })?;
-                let key = self
-                    .inner
+                // Single flight from the key vault read on: however many tasks ask for
+                // this name at once, one reads the key vault.
+                self.inner
                     .cache
-                    .get_or_load(document.id, || self.unwrap_key(&document))
-                    .await?;
-                self.inner.cache.remember_alt_name(name, document.id);
-                Ok(key)
+                    .get_or_load_by_alt_name(
+                        name,
+                        || async move {
+                            let document = self
+                                .find_by_alt_name(name, "getKeyByAltName")
+                                .await?
+                                .ok_or_else(|| Error::KeyNotFound {
+                                    key: format!("alt name `{name}`"),
+                                })?;
+                            Ok((document.id, document))
+                        },
+                        |document| async move { self.unwrap_key(&document).await },
+                    )
+                    .await
             }
         }
     }
@@ -321,6 +368,48 @@ impl ClientEncryption {
         provider
             .unwrap(&document.master_key, document.id, &document.key_material)
             .await
+    }
+
+    /// The one key document with this alternate name, read in one `find`; more than one
+    /// is [`Error::AmbiguousKeyAltName`] (never one of them picked at random).
+    async fn find_by_alt_name(
+        &self,
+        name: &str,
+        operation: &'static str,
+    ) -> Result<Option<KeyDocument>> {
+        let mut found: Vec<Document> = self
+            .inner
+            .key_vault
+            .find(doc! { "keyAltNames": name })
+            .limit(2)
+            .batch_size(2)
+            .await
+            .map_err(key_vault_error(operation))?
+            .try_collect()
+            .await
+            .map_err(key_vault_error(operation))?;
+        if found.len() > 1 {
+            // The error path only: say how many.
+            let count = self.count_alt_name(name, operation).await?;
+            return Err(Error::AmbiguousKeyAltName {
+                name: name.to_owned(),
+                count: count.max(2),
+            });
+        }
+        found
+            .pop()
+            .as_ref()
+            .map(KeyDocument::from_document)
+            .transpose()
+    }
+
+    /// How many key documents have this alternate name.
+    async fn count_alt_name(&self, name: &str, operation: &'static str) -> Result<u64> {
+        self.inner
+            .key_vault
+            .count_documents(doc! { "keyAltNames": name })
+            .await
+            .map_err(key_vault_error(operation))
     }
 
     async fn find_one(

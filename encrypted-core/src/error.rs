@@ -170,6 +170,17 @@ pub enum Error {
         name: String,
     },
 
+    /// More than one data key has this alternate name (a duplicate the server did not
+    /// prevent): using it would pick one at random, so it is refused, as libmongocrypt
+    /// does. Name the key by id, or remove the name from all keys but one.
+    #[error("the alternate name `{name}` is ambiguous: {count} data keys have it")]
+    AmbiguousKeyAltName {
+        /// The name.
+        name: String,
+        /// How many keys have it.
+        count: u64,
+    },
+
     /// The key vault server failed or could not be reached.
     #[error("key vault {operation} failed: {source}")]
     KeyVault {

@@ -1,5 +1,5 @@
 //! The data key cache: decrypted data keys kept for a time-to-live, loaded once however
-//! many tasks ask at the same moment.
+//! many tasks ask at the same moment, by id or by alternate name.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,11 +14,19 @@ use crate::{DataKey, Result};
 /// How long a decrypted data key stays cached: libmongocrypt's default.
 pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 
-/// Decrypted data keys by id, each kept for the cache's time-to-live after it was loaded.
+/// Decrypted data keys by id and by alternate name, each kept for the cache's
+/// time-to-live after it was loaded.
 ///
-/// Loading is single-flight: however many tasks ask for the same uncached key at once,
-/// one of them runs the loader (a key vault read and a KMS call) and all of them get its
-/// key. A failed load is not cached; the next caller tries again.
+/// Loading is single-flight: however many tasks ask for the same uncached key at once —
+/// by id, or by alternate name from the very first key vault read on — one of them runs
+/// the loader (a key vault read and a KMS call) and all of them get its key. A failed
+/// load is not cached; the next caller tries again.
+///
+/// Removal wins over loads in flight: once [`KeyCache::remove`] (or
+/// [`KeyCache::remove_alt_name`], [`KeyCache::clear`]) has returned, no load that was
+/// already running when it was called puts its key into the cache. The tasks waiting on
+/// such a load still get its key (their request overlapped the removal), but nobody
+/// after them does: they load again, and find the key deleted.
 ///
 /// Keys are shared as `Arc<DataKey>`. An evicted key is dropped — and so zeroized — as
 /// soon as the last task still using it lets go of it.
@@ -41,10 +49,19 @@ pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct KeyCache {
     ttl: Option<Duration>,
-    slots: Mutex<HashMap<Uuid, Arc<Slot>>>,
-    alt_names: Mutex<HashMap<String, Uuid>>,
+    // One lock for both maps: whether an alternate-name load may still cache its key
+    // is decided atomically with removals.
+    slots: Mutex<Slots>,
 }
 
+#[derive(Debug, Default)]
+struct Slots {
+    by_id: HashMap<Uuid, Arc<Slot>>,
+    by_alt_name: HashMap<String, Arc<Slot>>,
+}
+
+/// One key, loaded at most once at a time. A slot that was taken out of its map while
+/// its load ran still hands the key to the tasks waiting on it, and to no one else.
 #[derive(Debug, Default)]
 struct Slot {
     loaded: OnceCell<(Arc<DataKey>, Instant)>,
@@ -57,6 +74,17 @@ impl Slot {
             _ => false,
         }
     }
+
+    fn fresh(&self, ttl: Option<Duration>) -> Option<Arc<DataKey>> {
+        if self.is_expired(ttl, Instant::now()) {
+            return None;
+        }
+        self.loaded.get().map(|(key, _)| Arc::clone(key))
+    }
+
+    fn holds_key(&self, id: Uuid) -> bool {
+        self.loaded.get().is_some_and(|(key, _)| key.id() == id)
+    }
 }
 
 impl KeyCache {
@@ -66,8 +94,7 @@ impl KeyCache {
     pub fn new(ttl: Option<Duration>) -> Self {
         Self {
             ttl: ttl.filter(|ttl| !ttl.is_zero()),
-            slots: Mutex::new(HashMap::new()),
-            alt_names: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Slots::default()),
         }
     }
 
@@ -91,7 +118,11 @@ impl KeyCache {
         if let Some(key) = self.get(id) {
             return Ok(key);
         }
-        let slot = self.slot(id);
+        let slot = {
+            let mut slots = self.lock();
+            self.evict_expired(&mut slots);
+            Arc::clone(slots.by_id.entry(id).or_default())
+        };
         let (key, _) = slot
             .loaded
             .get_or_try_init(|| async { Ok((Arc::new(load().await?), Instant::now())) })
@@ -99,52 +130,151 @@ impl KeyCache {
         Ok(Arc::clone(key))
     }
 
+    /// The key with the alternate name `name`, from the cache, or else loaded in two
+    /// steps: `find` reads the key document naming `name` and returns the key's id with
+    /// whatever `unwrap` needs, and `unwrap` (only when the key is not cached by id
+    /// either) decrypts it.
+    ///
+    /// However many tasks ask for the same uncached name at once, `find` runs once:
+    /// single flight covers the key vault read, not only the KMS call. A key found by
+    /// name is cached by id too, and shares its id's single flight.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> encrypted_core::Result<()> {
+    /// use encrypted_core::{DataKey, KeyCache};
+    ///
+    /// let cache = KeyCache::default();
+    /// let id = bson::Uuid::new();
+    /// let key = cache
+    ///     .get_or_load_by_alt_name(
+    ///         "medco-key",
+    ///         || async { Ok((id, "the key document")) },
+    ///         |_document| async { DataKey::generate(id) },
+    ///     )
+    ///     .await?;
+    /// assert!(std::sync::Arc::ptr_eq(&key, &cache.get(id).unwrap()));
+    /// assert!(std::sync::Arc::ptr_eq(&key, &cache.get_by_alt_name("medco-key").unwrap()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Whatever `find` or `unwrap` return; errors are not cached.
+    pub async fn get_or_load_by_alt_name<D, Find, FindFut, Unwrap, UnwrapFut>(
+        &self,
+        name: &str,
+        find: Find,
+        unwrap: Unwrap,
+    ) -> Result<Arc<DataKey>>
+    where
+        Find: FnOnce() -> FindFut,
+        FindFut: Future<Output = Result<(Uuid, D)>>,
+        Unwrap: FnOnce(D) -> UnwrapFut,
+        UnwrapFut: Future<Output = Result<DataKey>>,
+    {
+        if let Some(key) = self.get_by_alt_name(name) {
+            return Ok(key);
+        }
+        let slot = {
+            let mut slots = self.lock();
+            self.evict_expired(&mut slots);
+            Arc::clone(slots.by_alt_name.entry(name.to_owned()).or_default())
+        };
+        let (key, _) = slot
+            .loaded
+            .get_or_try_init(|| async {
+                let (id, document) = find().await?;
+                match self.id_slot_if_live(name, &slot, id) {
+                    Some(id_slot) => {
+                        let (key, loaded_at) = id_slot
+                            .loaded
+                            .get_or_try_init(|| async {
+                                Ok((Arc::new(unwrap(document).await?), Instant::now()))
+                            })
+                            .await?;
+                        // Expires with the key it names.
+                        Ok((Arc::clone(key), *loaded_at))
+                    }
+                    // A removal ran since this load began: the document read may be
+                    // stale. Serve the tasks that asked before the removal, cache nothing.
+                    None => Ok((Arc::new(unwrap(document).await?), Instant::now())),
+                }
+            })
+            .await?;
+        Ok(Arc::clone(key))
+    }
+
     /// The key with this id if it is cached and fresh.
     pub fn get(&self, id: Uuid) -> Option<Arc<DataKey>> {
-        let slots = lock(&self.slots);
-        let slot = slots.get(&id)?;
-        if slot.is_expired(self.ttl, Instant::now()) {
-            return None;
-        }
-        slot.loaded.get().map(|(key, _)| Arc::clone(key))
-    }
-
-    /// Removes a key (for example after its key document changed or was deleted).
-    pub fn remove(&self, id: Uuid) {
-        lock(&self.slots).remove(&id);
-        lock(&self.alt_names).retain(|_, key_id| *key_id != id);
-    }
-
-    /// Removes every key.
-    pub fn clear(&self) {
-        lock(&self.slots).clear();
-        lock(&self.alt_names).clear();
-    }
-
-    /// Remembers that `name` is an alternate name of key `id` (for as long as that key
-    /// stays cached).
-    pub fn remember_alt_name(&self, name: &str, id: Uuid) {
-        lock(&self.alt_names).insert(name.to_owned(), id);
-    }
-
-    /// Forgets an alternate name (after it was removed from its key).
-    pub fn remove_alt_name(&self, name: &str) {
-        lock(&self.alt_names).remove(name);
+        self.lock().by_id.get(&id)?.fresh(self.ttl)
     }
 
     /// The cached, fresh key with this alternate name.
     pub fn get_by_alt_name(&self, name: &str) -> Option<Arc<DataKey>> {
-        let id = *lock(&self.alt_names).get(name)?;
-        self.get(id)
+        self.lock().by_alt_name.get(name)?.fresh(self.ttl)
     }
 
-    /// The live slot for `id`, replacing an expired one; on this (miss) path the
-    /// expired slots of other keys are evicted too.
-    fn slot(&self, id: Uuid) -> Arc<Slot> {
+    /// Removes a key (for example after its key document changed or was deleted), by
+    /// id and by every alternate name it was cached under. Loads by alternate name that
+    /// are still running will not cache what they find.
+    pub fn remove(&self, id: Uuid) {
+        let mut slots = self.lock();
+        slots.by_id.remove(&id);
+        // A load still in flight does not know yet which key its name leads to: drop it
+        // from the map, so that it cannot cache a key read before this removal.
+        slots
+            .by_alt_name
+            .retain(|_, slot| slot.loaded.initialized() && !slot.holds_key(id));
+    }
+
+    /// Forgets an alternate name (after it was removed from its key). Loads by
+    /// alternate name that are still running will not cache what they find.
+    pub fn remove_alt_name(&self, name: &str) {
+        let mut slots = self.lock();
+        slots.by_alt_name.remove(name);
+        slots
+            .by_alt_name
+            .retain(|_, slot| slot.loaded.initialized());
+    }
+
+    /// Removes every key; loads still running will not cache what they find by
+    /// alternate name.
+    pub fn clear(&self) {
+        let mut slots = self.lock();
+        slots.by_id.clear();
+        slots.by_alt_name.clear();
+    }
+
+    /// The id slot an alternate-name load that found key `id` may fill: only if its own
+    /// slot is still the live one for `name` (no removal ran since it began).
+    fn id_slot_if_live(&self, name: &str, alt_slot: &Arc<Slot>, id: Uuid) -> Option<Arc<Slot>> {
+        let mut slots = self.lock();
+        let live = slots
+            .by_alt_name
+            .get(name)
+            .is_some_and(|current| Arc::ptr_eq(current, alt_slot));
+        if !live {
+            return None;
+        }
+        self.evict_expired(&mut slots);
+        Some(Arc::clone(slots.by_id.entry(id).or_default()))
+    }
+
+    /// On the miss paths, expired slots are evicted (and their keys dropped).
+    fn evict_expired(&self, slots: &mut Slots) {
         let now = Instant::now();
-        let mut slots = lock(&self.slots);
-        slots.retain(|_, slot| !slot.is_expired(self.ttl, now));
-        Arc::clone(slots.entry(id).or_default())
+        slots
+            .by_id
+            .retain(|_, slot| !slot.is_expired(self.ttl, now));
+        slots
+            .by_alt_name
+            .retain(|_, slot| !slot.is_expired(self.ttl, now));
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        lock(&self.slots)
     }
 }
 
@@ -229,5 +359,152 @@ mod tests {
         assert!(cache.get(id).is_some());
         cache.remove(id);
         assert!(cache.get(id).is_none());
+    }
+
+    /// A loader by alternate name that has read the key document, paused until the
+    /// test lets it go on: the interleaving of finding 5, made deterministic.
+    async fn paused_alt_name_load(
+        cache: Arc<KeyCache>,
+        name: &'static str,
+        id: Uuid,
+        read: tokio::sync::oneshot::Sender<()>,
+        go_on: tokio::sync::oneshot::Receiver<()>,
+    ) -> Result<Arc<DataKey>> {
+        cache
+            .get_or_load_by_alt_name(
+                name,
+                || async move {
+                    // The key document has been read (the key still exists).
+                    read.send(()).unwrap();
+                    go_on.await.unwrap();
+                    Ok((id, ()))
+                },
+                |()| async move { DataKey::generate(id) },
+            )
+            .await
+    }
+
+    #[tokio::test]
+    async fn finding_5_a_removal_during_an_alt_name_load_is_not_undone_by_it() {
+        for removal in ["remove", "remove_alt_name", "clear"] {
+            let cache = Arc::new(KeyCache::default());
+            let id = Uuid::new();
+            let (read_tx, read_rx) = tokio::sync::oneshot::channel();
+            let (go_tx, go_rx) = tokio::sync::oneshot::channel();
+            let load = tokio::spawn(paused_alt_name_load(
+                Arc::clone(&cache),
+                "medco-key",
+                id,
+                read_tx,
+                go_rx,
+            ));
+            read_rx.await.unwrap();
+            // delete_key (or remove_key_alt_name) runs between the read and the insert.
+            match removal {
+                "remove" => cache.remove(id),
+                "remove_alt_name" => cache.remove_alt_name("medco-key"),
+                _ => cache.clear(),
+            }
+            go_tx.send(()).unwrap();
+            // The task that asked before the removal gets its key...
+            let key = load.await.unwrap().unwrap();
+            assert_eq!(key.id(), id);
+            // ...but the cache does not hold it, by name or by id.
+            assert!(cache.get_by_alt_name("medco-key").is_none(), "{removal}");
+            assert!(cache.get(id).is_none(), "{removal}");
+            // The next task reads the key vault again (and would find the key gone).
+            let gone = cache
+                .get_or_load_by_alt_name(
+                    "medco-key",
+                    || async { Err::<(Uuid, ()), _>(Error::KeyNotFound { key: "gone".into() }) },
+                    |()| async { unreachable!() },
+                )
+                .await;
+            assert!(matches!(gone, Err(Error::KeyNotFound { .. })), "{removal}");
+        }
+    }
+
+    #[tokio::test]
+    async fn finding_5_removing_another_key_spares_completed_alt_name_entries() {
+        let cache = KeyCache::default();
+        let (kept, removed) = (Uuid::new(), Uuid::new());
+        for (name, id) in [("kept", kept), ("removed", removed)] {
+            cache
+                .get_or_load_by_alt_name(
+                    name,
+                    || async move { Ok((id, ())) },
+                    |()| async move { DataKey::generate(id) },
+                )
+                .await
+                .unwrap();
+        }
+        cache.remove(removed);
+        assert!(cache.get_by_alt_name("removed").is_none());
+        assert!(cache.get(removed).is_none());
+        assert_eq!(cache.get_by_alt_name("kept").unwrap().id(), kept);
+        cache.remove_alt_name("kept");
+        assert!(cache.get_by_alt_name("kept").is_none());
+        assert!(cache.get(kept).is_some(), "the key stays cached by id");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finding_15_concurrent_misses_by_alt_name_read_once() {
+        let cache = Arc::new(KeyCache::default());
+        let (finds, unwraps) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let id = Uuid::new();
+        let tasks: Vec<_> = (0..256)
+            .map(|_| {
+                let (cache, finds, unwraps) =
+                    (Arc::clone(&cache), Arc::clone(&finds), Arc::clone(&unwraps));
+                tokio::spawn(async move {
+                    cache
+                        .get_or_load_by_alt_name(
+                            "medco-key",
+                            || async move {
+                                finds.fetch_add(1, Ordering::SeqCst);
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                Ok((id, ()))
+                            },
+                            |()| async move {
+                                unwraps.fetch_add(1, Ordering::SeqCst);
+                                DataKey::generate(id)
+                            },
+                        )
+                        .await
+                })
+            })
+            .collect();
+        let mut keys = Vec::new();
+        for task in tasks {
+            keys.push(task.await.unwrap().unwrap());
+        }
+        assert_eq!(finds.load(Ordering::SeqCst), 1, "key vault reads");
+        assert_eq!(unwraps.load(Ordering::SeqCst), 1, "KMS calls");
+        assert!(keys.iter().all(|key| Arc::ptr_eq(key, &keys[0])));
+        // The id path shares the key: no further load.
+        let by_id = cache
+            .get_or_load(id, || async { unreachable!() })
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&by_id, &keys[0]));
+    }
+
+    #[tokio::test]
+    async fn an_alt_name_load_reuses_a_key_cached_by_id() {
+        let cache = KeyCache::default();
+        let id = Uuid::new();
+        let by_id = cache
+            .get_or_load(id, || async { DataKey::generate(id) })
+            .await
+            .unwrap();
+        let by_name = cache
+            .get_or_load_by_alt_name(
+                "n",
+                || async move { Ok((id, ())) },
+                |()| async { unreachable!() },
+            )
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&by_id, &by_name));
     }
 }

@@ -107,7 +107,8 @@ impl KeyDocument {
     /// [`Error::MalformedKeyDocument`] naming the first field that is missing or of the
     /// wrong type: `_id` must be a UUID (binary subtype 4), `keyMaterial` a binary of
     /// subtype 0, `keyAltNames` (when present) an array of distinct strings,
-    /// `creationDate` and `updateDate` dates, `status` an int32 (when present), and
+    /// `creationDate` and `updateDate` dates, `status` an integer that fits an int32
+    /// (when present), and
     /// `masterKey` a document with a `provider` string.
     pub fn from_document(document: &Document) -> Result<Self> {
         let id = match document.get("_id") {
@@ -169,10 +170,23 @@ impl KeyDocument {
         let creation_date = date("creationDate")?;
         let update_date = date("updateDate")?;
 
+        // libmongocrypt does not read `status` at all; other drivers and tools write it
+        // as an int64 or a double. Any integer that fits is taken.
         let status = match document.get("status") {
             None => 0,
             Some(Bson::Int32(status)) => *status,
-            Some(_) => return Err(malformed(key_id, "status", "must be an int32")),
+            Some(Bson::Int64(status)) => i32::try_from(*status)
+                .map_err(|_| malformed(key_id, "status", "is out of range"))?,
+            Some(Bson::Double(status))
+                if status.fract() == 0.0
+                    && *status >= f64::from(i32::MIN)
+                    && *status <= f64::from(i32::MAX) =>
+            {
+                #[allow(clippy::cast_possible_truncation)] // integral and in range
+                let status = *status as i32;
+                status
+            }
+            Some(_) => return Err(malformed(key_id, "status", "must be an integer")),
         };
 
         let master_key = match document.get("masterKey") {
@@ -258,6 +272,31 @@ mod tests {
             match KeyDocument::from_document(&document) {
                 Err(Error::MalformedKeyDocument { field, .. }) => assert_eq!(field, named),
                 other => panic!("{field}: expected an error naming {named}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn finding_7_status_of_any_integer_type_is_read() {
+        for (status, expected) in [
+            (Bson::Int64(0), Some(0)),
+            (Bson::Int64(3), Some(3)),
+            (Bson::Double(1.0), Some(1)),
+            (Bson::Int64(i64::MAX), None),
+            (Bson::Double(0.5), None),
+            (Bson::String("0".into()), None),
+        ] {
+            let mut document = valid();
+            document.insert("status", status.clone());
+            match (KeyDocument::from_document(&document), expected) {
+                (Ok(key), Some(expected)) => assert_eq!(key.status, expected),
+                (
+                    Err(Error::MalformedKeyDocument {
+                        field: "status", ..
+                    }),
+                    None,
+                ) => {}
+                (other, _) => panic!("status {status:?}: {other:?}"),
             }
         }
     }

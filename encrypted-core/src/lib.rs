@@ -79,7 +79,7 @@ mod plaintext;
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use ciphertext::Ciphertext;
 pub use client_encryption::{
-    ClientEncryption, ClientEncryptionBuilder, CreateDataKey, KeyRef, Namespace,
+    ClientEncryption, ClientEncryptionBuilder, CreateDataKey, KeyRef, MalformedKey, Namespace,
     RewrapManyDataKeyResult,
 };
 pub use data_key::DataKey;

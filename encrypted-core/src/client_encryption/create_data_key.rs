@@ -3,10 +3,10 @@
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 
-use bson::Uuid;
+use bson::{Uuid, doc};
 use zeroize::Zeroizing;
 
-use super::{ClientEncryption, duplicate_or};
+use super::{ClientEncryption, duplicate_or, key_vault_error};
 use crate::{DataKey, Error, KeyDocument, MasterKey, Result};
 
 /// Creates a data key: returned by [`ClientEncryption::create_data_key`], configured
@@ -80,7 +80,22 @@ impl<'a> CreateDataKey<'a> {
             {
                 return Err(Error::DuplicateKeyAltName { name: name.clone() });
             }
-            if self.encryption.get_key_by_alt_name(name).await?.is_some() {
+        }
+        // Names are checked, the key inserted and the names checked again under this
+        // handle's lock: its own tasks never race each other. (A taken name costs no
+        // KMS call.)
+        let _serialised = if self.key_alt_names.is_empty() {
+            None
+        } else {
+            Some(inner.alt_name_writes.lock().await)
+        };
+        for name in &self.key_alt_names {
+            if self
+                .encryption
+                .count_alt_name(name, "createDataKey")
+                .await?
+                > 0
+            {
                 return Err(Error::DuplicateKeyAltName { name: name.clone() });
             }
         }
@@ -96,6 +111,25 @@ impl<'a> CreateDataKey<'a> {
                 let name = self.key_alt_names.join(", ");
                 duplicate_or(error, &name, "createDataKey")
             })?;
+        // Without a unique index (FerretDB), another process may have inserted a key
+        // with one of these names between the check and the insert. Of two racing
+        // writers at most one sees itself alone; a writer that sees a duplicate deletes
+        // its own key, so a name never ends up on two keys for longer than this.
+        for name in &self.key_alt_names {
+            if self
+                .encryption
+                .count_alt_name(name, "createDataKey")
+                .await?
+                > 1
+            {
+                inner
+                    .key_vault
+                    .delete_one(doc! { "_id": id })
+                    .await
+                    .map_err(key_vault_error("createDataKey"))?;
+                return Err(Error::DuplicateKeyAltName { name: name.clone() });
+            }
+        }
         Ok(id)
     }
 }

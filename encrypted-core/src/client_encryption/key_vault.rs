@@ -68,36 +68,54 @@ impl std::str::FromStr for Namespace {
 impl ClientEncryption {
     /// Creates the spec's unique index on `keyAltNames` (partial: only documents that
     /// have the field), so that the server itself refuses a duplicate alternate name.
+    /// Where the server has no partial indexes (FerretDB 1.x), a unique *sparse* index
+    /// is created instead (keys without names are left out of it). FerretDB 1.x
+    /// compares whole arrays in it: a second `["a"]` is refused, `["b", "a"]` next to
+    /// `["a"]` is not; the checks below cover that case for this library's writes.
     /// Idempotent.
+    ///
+    /// Without either index, alternate names are still kept unique: each write is
+    /// checked before, serialised within this handle, and checked again after (a
+    /// writer that finds its name on a second key takes its write back and fails with
+    /// [`crate::Error::DuplicateKeyAltName`]). Two processes racing can then both
+    /// fail, and a process dying between its write and its check can leave a
+    /// duplicate; using an ambiguous name is refused
+    /// ([`crate::Error::AmbiguousKeyAltName`]), never resolved to one of the keys.
     ///
     /// # Errors
     ///
-    /// [`crate::Error::UnsupportedByServer`] when the server does not implement partial
-    /// indexes (FerretDB 1.x): alternate names are then still checked before each write,
-    /// but two concurrent writers could race. [`crate::Error::KeyVault`] for any other
-    /// failure.
+    /// [`crate::Error::UnsupportedByServer`] when the server implements neither kind
+    /// of index. [`crate::Error::KeyVault`] for any other failure (for example an
+    /// existing duplicate).
     pub async fn create_key_alt_names_index(&self) -> Result<()> {
-        let options = IndexOptions::builder()
+        let partial = IndexOptions::builder()
             .name("keyAltNames_1".to_owned())
             .unique(true)
             .partial_filter_expression(doc! { "keyAltNames": { "$exists": true } })
             .build();
-        let index = IndexModel::builder()
-            .keys(doc! { "keyAltNames": 1 })
-            .options(options)
+        let sparse = IndexOptions::builder()
+            .name("keyAltNames_1".to_owned())
+            .unique(true)
+            .sparse(true)
             .build();
-        self.inner
-            .key_vault
-            .create_index(index)
-            .await
-            .map_err(|error| match not_implemented(&error) {
-                Some(message) => crate::Error::UnsupportedByServer {
-                    operation: "createIndexes",
-                    message,
+        let mut unsupported = None;
+        for options in [partial, sparse] {
+            let index = IndexModel::builder()
+                .keys(doc! { "keyAltNames": 1 })
+                .options(options)
+                .build();
+            match self.inner.key_vault.create_index(index).await {
+                Ok(_) => return Ok(()),
+                Err(error) => match not_implemented(&error) {
+                    Some(message) => unsupported = Some(message),
+                    None => return Err(key_vault_error("createIndexes")(error)),
                 },
-                None => key_vault_error("createIndexes")(error),
-            })?;
-        Ok(())
+            }
+        }
+        Err(crate::Error::UnsupportedByServer {
+            operation: "createIndexes",
+            message: unsupported.unwrap_or_default(),
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! `rewrap_many_data_key`: re-encrypting data keys under another master key.
 
-use bson::{Binary, Document, Uuid, doc};
+use bson::{Binary, Bson, Document, Uuid, doc};
 use futures_util::TryStreamExt;
 
 use super::{ClientEncryption, key_vault_error};
@@ -14,6 +14,30 @@ pub struct RewrapManyDataKeyResult {
     pub rewrapped: Vec<Uuid>,
     /// Keys that matched but changed under us (another rewrap won); rerun to cover them.
     pub skipped: Vec<Uuid>,
+    /// Documents that matched but are not valid key documents: left untouched, so that
+    /// one bad document does not stop every rerun at the same place. Fix or delete them
+    /// ([`ClientEncryption::delete_key`] works on them by id).
+    pub malformed: Vec<MalformedKey>,
+}
+
+/// A key vault document [`ClientEncryption::rewrap_many_data_key`] skipped because it is
+/// not a valid key document.
+///
+/// ```
+/// # fn show(result: &encrypted_core::RewrapManyDataKeyResult) {
+/// for bad in &result.malformed {
+///     eprintln!("skipped key document {}: {}", bad.id, bad.problem);
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MalformedKey {
+    /// The document's `_id`: the UUID, or the value as the server stored it when it is
+    /// not a UUID.
+    pub id: String,
+    /// What is wrong with it (the [`crate::Error::MalformedKeyDocument`] message).
+    pub problem: String,
 }
 
 impl ClientEncryption {
@@ -36,10 +60,13 @@ impl ClientEncryption {
     /// # }
     /// ```
     ///
+    /// A matching document that is not a valid key document is skipped and listed in
+    /// [`RewrapManyDataKeyResult::malformed`]; the others are rewrapped.
+    ///
     /// # Errors
     ///
-    /// Key vault, KMS and key document errors; keys handled before the error keep their
-    /// new material.
+    /// Key vault and KMS errors; keys handled before the error keep their new
+    /// material.
     pub async fn rewrap_many_data_key(
         &self,
         filter: Document,
@@ -56,7 +83,16 @@ impl ClientEncryption {
             .map_err(key_vault_error("rewrapManyDataKey"))?;
         let mut result = RewrapManyDataKeyResult::default();
         for document in documents {
-            let old = KeyDocument::from_document(&document)?;
+            let old = match KeyDocument::from_document(&document) {
+                Ok(old) => old,
+                Err(problem) => {
+                    result.malformed.push(MalformedKey {
+                        id: display_id(document.get("_id")),
+                        problem: problem.to_string(),
+                    });
+                    continue;
+                }
+            };
             let key = self.unwrap_key(&old).await?;
             let master_key = new_master_key
                 .clone()
@@ -84,5 +120,17 @@ impl ClientEncryption {
             }
         }
         Ok(result)
+    }
+}
+
+/// A document's `_id` for a report: the UUID when it is one.
+fn display_id(id: Option<&Bson>) -> String {
+    match id {
+        Some(Bson::Binary(binary)) => binary.to_uuid().map_or_else(
+            |_| Bson::Binary(binary.clone()).to_string(),
+            |id| id.to_string(),
+        ),
+        Some(other) => other.to_string(),
+        None => "(no _id)".to_owned(),
     }
 }

@@ -1,9 +1,18 @@
 //! `keys create|list|show|delete|add-alt-name|remove-alt-name`: data keys in the key
 //! vault.
+//!
+//! A malformed document in the key vault (corruption, or someone writing to it behind
+//! our back) never hides the others: `keys list` prints every valid key, then fails with
+//! one line naming each malformed document and what is wrong with it (exit status 1,
+//! as `ls` does for entries it cannot read); `keys delete <UUID>` deletes by `_id`
+//! without reading the document, so a malformed one can be removed.
 
-use futures_util::TryStreamExt;
+use std::io::Write;
+
+use futures_util::StreamExt;
 
 use encrypted::KeyDocument;
+use encrypted::bson::Uuid;
 
 use crate::args::{Connection, KeysCommand, Provider};
 use crate::failure::{Context, Failure};
@@ -104,25 +113,63 @@ async fn create(
     Ok(format!("{id}\n"))
 }
 
+/// Lists every valid key; malformed documents are reported after them, as a failure.
 async fn list(vault: &KeyVault, json: bool) -> Result<String, Failure> {
-    let keys: Vec<KeyDocument> = vault
+    let items: Vec<_> = vault
         .encryption
         .get_keys()
         .await
         .context("cannot list the data keys")?
-        .try_collect()
-        .await
-        .context("cannot list the data keys")?;
-    Ok(if json {
+        .collect()
+        .await;
+    let mut keys: Vec<KeyDocument> = Vec::new();
+    let mut malformed: Vec<String> = Vec::new();
+    for item in items {
+        match item {
+            Ok(key) => keys.push(key),
+            Err(error @ encrypted::Error::MalformedKeyDocument { .. }) => {
+                malformed.push(error.to_string());
+            }
+            Err(error) => return Err(Failure::caused_by("cannot list the data keys", error)),
+        }
+    }
+    let listing = if json {
         keys.iter()
             .map(|key| format!("{}\n", output::json(key)))
             .collect()
     } else {
         output::table(&keys)
-    })
+    };
+    if malformed.is_empty() {
+        return Ok(listing);
+    }
+    // The valid keys are printed all the same; the failure names the bad documents.
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(listing.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write to standard output")?;
+    Err(Failure::new(format!(
+        "{} of {} documents in the key vault {} are not valid key documents (delete them with `keys delete <id>` or repair them): {}",
+        malformed.len(),
+        malformed.len() + keys.len(),
+        vault.namespace,
+        malformed.join("; ")
+    )))
 }
 
 async fn delete(vault: &KeyVault, reference: &str) -> Result<String, Failure> {
+    // By id without reading the document: a malformed key document can be deleted too.
+    if let Ok(id) = reference.parse::<Uuid>() {
+        let deleted = vault
+            .encryption
+            .delete_key(id)
+            .await
+            .with_context(|| format!("cannot delete data key {id}"))?;
+        if deleted {
+            return Ok(format!("deleted data key {id}\n"));
+        }
+    }
     let key = vault.find(reference).await?;
     let deleted = vault
         .encryption

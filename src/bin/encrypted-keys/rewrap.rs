@@ -16,6 +16,8 @@ use crate::kms_config::KmsConfig;
 struct Tally {
     rewrapped: usize,
     skipped: usize,
+    /// Malformed key documents, left untouched: `id: problem`.
+    malformed: Vec<String>,
 }
 
 /// Re-wraps every key the filter matches: lists their ids, then asks the library to
@@ -72,6 +74,12 @@ pub async fn run(connection: &Connection, args: RewrapArgs) -> Result<String, Fa
             Ok(result) => {
                 tally.rewrapped += result.rewrapped.len();
                 tally.skipped += result.skipped.len();
+                tally.malformed.extend(
+                    result
+                        .malformed
+                        .iter()
+                        .map(|bad| format!("{}: {}", bad.id, bad.problem)),
+                );
                 progress.inc(1);
             }
             Err(error) => {
@@ -79,7 +87,7 @@ pub async fn run(connection: &Connection, args: RewrapArgs) -> Result<String, Fa
                 return Err(Failure::caused_by(
                     format!(
                         "rewrap stopped after {} of {total} data keys (those keep their new master key; rerun to finish) at key {}",
-                        tally.rewrapped + tally.skipped,
+                        tally.rewrapped + tally.skipped + tally.malformed.len(),
                         display_id(&id)
                     ),
                     error,
@@ -96,7 +104,14 @@ fn summary(tally: &Tally, total: usize, provider: &str) -> String {
         "rewrapped {} of {total} data keys to {provider}",
         tally.rewrapped
     );
-    let unmatched = total.saturating_sub(tally.rewrapped + tally.skipped);
+    let unmatched = total.saturating_sub(tally.rewrapped + tally.skipped + tally.malformed.len());
+    if !tally.malformed.is_empty() {
+        line.push_str(&format!(
+            "; {} malformed key documents were left untouched (repair or delete them): {}",
+            tally.malformed.len(),
+            tally.malformed.join("; ")
+        ));
+    }
     if tally.skipped > 0 {
         line.push_str(&format!(
             "; {} changed concurrently and were skipped (rerun to cover them)",
@@ -131,7 +146,7 @@ mod tests {
     fn summaries_say_what_happened() {
         let all = Tally {
             rewrapped: 3,
-            skipped: 0,
+            ..Tally::default()
         };
         assert_eq!(
             summary(&all, 3, "local"),
@@ -140,10 +155,29 @@ mod tests {
         let some = Tally {
             rewrapped: 1,
             skipped: 1,
+            ..Tally::default()
         };
         assert_eq!(
             summary(&some, 3, "aws"),
             "rewrapped 1 of 3 data keys to aws; 1 changed concurrently and were skipped (rerun to cover them); 1 no longer matched the filter or were deleted\n"
         );
+    }
+
+    #[test]
+    fn finding_7_summaries_name_malformed_key_documents() {
+        let tally = Tally {
+            rewrapped: 2,
+            malformed: vec!["0d7e…: malformed key document: field `keyMaterial` is missing".into()],
+            ..Tally::default()
+        };
+        let line = summary(&tally, 3, "local");
+        assert!(
+            line.starts_with(
+                "rewrapped 2 of 3 data keys to local; 1 malformed key documents were left untouched"
+            ),
+            "{line}"
+        );
+        assert!(line.contains("`keyMaterial` is missing"), "{line}");
+        assert!(!line.contains("no longer matched"), "{line}");
     }
 }
