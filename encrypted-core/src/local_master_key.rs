@@ -542,9 +542,11 @@ pub enum MasterKeyFileProblem {
         limit: usize,
     },
 
-    /// On Unix, the file's mode lets its group or others access it.
+    /// On Unix, the file's mode lets its group or others access it. Fixed by
+    /// `chmod 600`, or allowed on purpose with
+    /// [`LocalMasterKeyFileOptions::allow_group_or_other_access`].
     #[error(
-        "its mode {mode:04o} lets its group or others access it; make it private with `chmod 600` (or allow group access explicitly)"
+        "its mode {mode:04o} lets its group or others access it; make it private with `chmod 600`"
     )]
     AccessibleByOthers {
         /// The file's permission bits.
@@ -554,7 +556,7 @@ pub enum MasterKeyFileProblem {
     /// In the `Auto` format, the file is exactly 96 bytes that are all base64 text:
     /// both a raw key and the base64 of a shorter one, two different keys.
     #[error(
-        "its 96 bytes are a raw key and also base64 text, two different keys; state its format (raw or base64: `--local-master-key-format`, or `LocalMasterKeyFormat`)"
+        "its 96 bytes are both a raw key and base64 text, two different keys; state its format, raw or base64"
     )]
     AmbiguousFormat,
 }

@@ -45,7 +45,8 @@ pub struct Connection {
     pub key_vault: Namespace,
 
     /// The local KMS provider's master key: a file of 96 raw bytes (MongoDB's
-    /// `master-key.txt`) or of their base64.
+    /// `master-key.txt`) or of their base64, readable by its owner only (on Unix, a file
+    /// its group or others may access is refused: `chmod 600` it).
     #[arg(long, value_name = "FILE", global = true)]
     pub local_master_key: Option<PathBuf>,
 

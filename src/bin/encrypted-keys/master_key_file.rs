@@ -3,9 +3,11 @@
 
 use std::path::Path;
 
-use encrypted::{LocalMasterKey, LocalMasterKeyFileOptions, LocalMasterKeyFormat};
+use encrypted::{
+    Error, LocalMasterKey, LocalMasterKeyFileOptions, LocalMasterKeyFormat, MasterKeyFileProblem,
+};
 
-use crate::failure::{Context, Failure};
+use crate::failure::Failure;
 
 /// Writes 96 random bytes to `path`, readable by its owner only. Refuses to replace an
 /// existing file unless `force`, and even then replaces only a regular file: the old
@@ -22,7 +24,7 @@ pub fn generate(path: &Path, force: bool) -> Result<String, Failure> {
             LocalMasterKey::LEN,
             path.display()
         )),
-        Err(encrypted::Error::MasterKeyFileWrite { source, .. })
+        Err(Error::MasterKeyFileWrite { source, .. })
             if source.kind() == std::io::ErrorKind::AlreadyExists =>
         {
             Err(Failure::new(format!(
@@ -30,7 +32,7 @@ pub fn generate(path: &Path, force: bool) -> Result<String, Failure> {
                 path.display()
             )))
         }
-        Err(encrypted::Error::MasterKeyFileWrite { source, .. })
+        Err(Error::MasterKeyFileWrite { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
             let folder = path
@@ -43,6 +45,10 @@ pub fn generate(path: &Path, force: bool) -> Result<String, Failure> {
                 folder.display()
             )))
         }
+        Err(error @ Error::MasterKeyFileRefused { .. }) => Err(Failure::caused_by(
+            "--force replaces only a regular file",
+            error,
+        )),
         // The library's message names the file and what failed.
         Err(error) => Err(Failure::caused_by("cannot generate a master key", error)),
     }
@@ -56,6 +62,21 @@ pub fn generate(path: &Path, force: bool) -> Result<String, Failure> {
 /// group or others, ambiguous format) or holds no valid key.
 pub fn load(path: &Path, format: LocalMasterKeyFormat) -> Result<LocalMasterKey, Failure> {
     let options = LocalMasterKeyFileOptions::new().format(format);
-    LocalMasterKey::from_file_with(path, &options)
-        .with_context(|| format!("cannot load the local master key {}", path.display()))
+    LocalMasterKey::from_file_with(path, &options).map_err(|error| match error {
+        Error::MasterKeyFileRefused {
+            problem: MasterKeyFileProblem::AmbiguousFormat,
+            ..
+        } => Failure::caused_by(
+            "cannot load the local master key (pass --local-master-key-format raw or base64)",
+            error,
+        ),
+        // These name the file already.
+        Error::MasterKeyFile { .. } | Error::MasterKeyFileRefused { .. } => {
+            Failure::caused_by("cannot load the local master key", error)
+        }
+        _ => Failure::caused_by(
+            format!("cannot load the local master key {}", path.display()),
+            error,
+        ),
+    })
 }
