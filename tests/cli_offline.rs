@@ -76,7 +76,11 @@ fn fails(args: &[&str]) -> (String, Duration) {
     let took = started.elapsed();
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
-    assert!(output.stdout.is_empty(), "{args:?} printed {:?}", output.stdout);
+    assert!(
+        output.stdout.is_empty(),
+        "{args:?} printed {:?}",
+        output.stdout
+    );
     assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
     (stderr.trim_end().to_owned(), took)
@@ -122,7 +126,10 @@ fn finding_13_cli_master_key_files_errors_and_format_flag() {
     // `master-key generate` into a missing folder says what failed: creating the file.
     let missing = scratch.path("no-such-folder/master-key.txt");
     let (error, _) = fails(&["master-key", "generate", &missing]);
-    assert!(error.contains("cannot create the master key file"), "{error}");
+    assert!(
+        error.contains("cannot create the master key file"),
+        "{error}"
+    );
     assert!(error.contains(&missing), "{error}");
     assert!(error.contains("does not exist"), "{error}");
     assert!(!error.contains("cannot read"), "{error}");

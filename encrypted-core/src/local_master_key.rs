@@ -189,17 +189,19 @@ impl LocalMasterKey {
         match options.format {
             LocalMasterKeyFormat::Raw => Self::from_bytes(contents),
             LocalMasterKeyFormat::Base64 => Self::from_base64_bytes(contents),
-            LocalMasterKeyFormat::Auto => match (contents.len() == KEY_LEN, looks_like_base64(contents)) {
-                (true, false) => Self::from_bytes(contents),
-                (true, true) => Err(refused(MasterKeyFileProblem::AmbiguousFormat)),
-                (false, true) => match Self::from_base64_bytes(contents) {
-                    // Text in the base64 alphabet that is no base64: most likely a raw
-                    // key of the wrong length, so say which length.
-                    Err(Error::InvalidMasterKeyEncoding) => Err(length_error(contents.len())),
-                    decoded => decoded,
-                },
-                (false, false) => Err(length_error(contents.len())),
-            },
+            LocalMasterKeyFormat::Auto => {
+                match (contents.len() == KEY_LEN, looks_like_base64(contents)) {
+                    (true, false) => Self::from_bytes(contents),
+                    (true, true) => Err(refused(MasterKeyFileProblem::AmbiguousFormat)),
+                    (false, true) => match Self::from_base64_bytes(contents) {
+                        // Text in the base64 alphabet that is no base64: most likely a raw
+                        // key of the wrong length, so say which length.
+                        Err(Error::InvalidMasterKeyEncoding) => Err(length_error(contents.len())),
+                        decoded => decoded,
+                    },
+                    (false, false) => Err(length_error(contents.len())),
+                }
+            }
         }
     }
 
@@ -534,9 +536,7 @@ pub enum MasterKeyFileProblem {
     },
 
     /// The file is longer than any master key file, raw or base64.
-    #[error(
-        "it is longer than {limit} bytes, so it holds neither 96 raw bytes nor their base64"
-    )]
+    #[error("it is longer than {limit} bytes, so it holds neither 96 raw bytes nor their base64")]
     TooLong {
         /// The longest file read, [`LocalMasterKey::MAX_FILE_LEN`].
         limit: usize,
