@@ -356,6 +356,9 @@ async fn bad_input_fails_with_one_line_and_no_secrets() {
     // A master key file of the wrong length: its bytes are not quoted.
     let short = vault.path("short.key");
     std::fs::write(&short, [0x5a_u8; 95]).unwrap();
+    // Private, as a key file must be: the length is what is wrong with it.
+    #[cfg(unix)]
+    std::fs::set_permissions(&short, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let short_str = short.to_str().unwrap();
     let error = vault.fails(&[
         "--local-master-key",

@@ -75,6 +75,28 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A master key file could not be created or written
+    /// ([`LocalMasterKey::create_file`](crate::LocalMasterKey::create_file)): it exists
+    /// already (`source` of kind `AlreadyExists`), its folder is missing, or writing
+    /// failed.
+    #[error("cannot write the master key file {}: {source}", .path.display())]
+    MasterKeyFileWrite {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why it could not be written.
+        source: std::io::Error,
+    },
+
+    /// A master key file was refused before its key was read or replaced: it is not a
+    /// regular file, is too long, is readable by others, or its format is ambiguous.
+    #[error("refusing the master key file {}: {problem}", .path.display())]
+    MasterKeyFileRefused {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        problem: crate::MasterKeyFileProblem,
+    },
+
     /// The bytes are not a well-formed CSFLE ciphertext: wrong binary subtype, too
     /// short, unknown algorithm byte or an impossible length. Nothing was decrypted.
     #[error("malformed ciphertext: {reason}")]

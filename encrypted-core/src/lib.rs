@@ -87,7 +87,9 @@ pub use encrypted_collection::EncryptedCollection;
 pub use error::{Error, Result};
 pub use key_cache::{DEFAULT_KEY_CACHE_TTL, KeyCache};
 pub use key_document::KeyDocument;
-pub use local_master_key::LocalMasterKey;
+pub use local_master_key::{
+    LocalMasterKey, LocalMasterKeyFileOptions, LocalMasterKeyFormat, MasterKeyFileProblem,
+};
 pub use master_key::MasterKey;
 pub use plaintext::allowed_deterministic;
 

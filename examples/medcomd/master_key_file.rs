@@ -38,10 +38,11 @@ pub fn create_or_reuse(path: &Path, force: bool) -> Result<Outcome, Failure> {
         {
             // Created with mode 0600; a replacement is written beside the old file and
             // renamed over it, so the old key is replaced whole or not at all.
-            LocalMasterKey::create_file(path, exists).context(format!(
-                "cannot write the master key file {}",
-                path.display()
-            ))?;
+            // The library's error names the file and what failed (a missing folder,
+            // or something else than a regular file where `--force-new-master-key`
+            // would replace one).
+            LocalMasterKey::create_file(path, exists)
+                .context("step A cannot create the master key file")?;
             if exists {
                 Outcome::Replaced
             } else {
@@ -57,7 +58,8 @@ pub fn create_or_reuse(path: &Path, force: bool) -> Result<Outcome, Failure> {
 ///
 /// # Errors
 ///
-/// When the file cannot be read or holds no valid key.
+/// When the file cannot be read, is refused (not a regular file, readable by group or
+/// others) or holds no valid key.
 pub fn load(path: &Path) -> Result<LocalMasterKey, Failure> {
     LocalMasterKey::from_file(path)
         .context(format!("cannot use the master key file {}", path.display()))

@@ -45,9 +45,21 @@ pub struct Connection {
     pub key_vault: Namespace,
 
     /// The local KMS provider's master key: a file of 96 raw bytes (MongoDB's
-    /// `master-key.txt`) or of their base64.
+    /// `master-key.txt`) or of their base64, readable by its owner only (on Unix, a file
+    /// its group or others may access is refused: `chmod 600` it).
     #[arg(long, value_name = "FILE", global = true)]
     pub local_master_key: Option<PathBuf>,
+
+    /// How the local master key files hold their 96 bytes. `auto` tells raw bytes from
+    /// base64 text by their content and refuses a file that reads both ways (96 bytes
+    /// of base64 text).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MasterKeyFormat::Auto, global = true)]
+    pub local_master_key_format: MasterKeyFormat,
+
+    /// How long to look for the MongoDB server before giving up, in seconds. A
+    /// `serverSelectionTimeoutMS` in the URI wins.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, global = true)]
+    pub server_selection_timeout: u64,
 
     /// The AWS region of new AWS master keys (default: the region in the key's ARN).
     #[arg(long, value_name = "REGION", global = true)]
@@ -207,6 +219,28 @@ pub struct DecryptArgs {
     /// Print canonical Extended JSON instead of relaxed.
     #[arg(long)]
     pub canonical: bool,
+}
+
+/// How a local master key file holds its key (`--local-master-key-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MasterKeyFormat {
+    /// Raw bytes or base64, told apart by the content; ambiguous files are refused.
+    Auto,
+    /// Exactly 96 raw bytes (MongoDB's `master-key.txt`, what `master-key generate`
+    /// writes).
+    Raw,
+    /// The base64 of the 96 bytes; line breaks and spaces are ignored.
+    Base64,
+}
+
+impl From<MasterKeyFormat> for encrypted::LocalMasterKeyFormat {
+    fn from(format: MasterKeyFormat) -> Self {
+        match format {
+            MasterKeyFormat::Auto => Self::Auto,
+            MasterKeyFormat::Raw => Self::Raw,
+            MasterKeyFormat::Base64 => Self::Base64,
+        }
+    }
 }
 
 /// A KMS provider a data key can be wrapped with.

@@ -2,10 +2,13 @@
 //! handle, and finding a key by id or alternate name.
 
 use std::str::FromStr;
+use std::time::Duration;
 
-use encrypted::bson::{Document, Uuid};
+use encrypted::bson::{Document, Uuid, doc};
 use encrypted::kms::KmsProviders;
 use encrypted::{ClientEncryption, KeyDocument, Namespace};
+use mongodb::error::{Error as DriverError, ErrorKind};
+use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection};
 
 use crate::args::Connection;
@@ -23,21 +26,53 @@ pub struct KeyVault {
 }
 
 impl KeyVault {
-    /// Connects to the key vault `connection` names, with these KMS providers. The
-    /// driver connects lazily: a server that cannot be reached fails the first command.
+    /// Connects to the key vault `connection` names, with these KMS providers, and
+    /// checks that the server answers: within `--server-selection-timeout` seconds (5 by
+    /// default) or the URI's `serverSelectionTimeoutMS`, rather than the driver's 30 s.
     ///
     /// # Errors
     ///
-    /// When no URI is given or it is not a valid connection string.
+    /// When no URI is given, it is not a valid connection string, or the server cannot
+    /// be reached or refuses the connection.
     pub async fn open(connection: &Connection, kms: KmsProviders) -> Result<Self, Failure> {
         let uri = connection
             .uri
             .as_deref()
             .ok_or_else(|| Failure::new("no MongoDB server: pass --uri or set MONGODB_URI"))?;
         // The driver's own message may quote the connection string, password included.
-        let client = Client::with_uri_str(uri).await.map_err(|_| {
+        let mut options = ClientOptions::parse(uri).await.map_err(|error| {
+            Failure::new(match *error.kind {
+                ErrorKind::DnsResolve { .. } => {
+                    "cannot resolve the hosts of the MongoDB URI (--uri or MONGODB_URI)"
+                }
+                _ => "the MongoDB URI (--uri or MONGODB_URI) is not a valid connection string",
+            })
+        })?;
+        let timeout = *options
+            .server_selection_timeout
+            .get_or_insert(Duration::from_secs(connection.server_selection_timeout));
+        let hosts = options
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let password = options
+            .credential
+            .as_ref()
+            .and_then(|credential| credential.password.clone());
+        let client = Client::with_options(options).map_err(|_| {
             Failure::new("the MongoDB URI (--uri or MONGODB_URI) is not a valid connection string")
         })?;
+        // The driver connects lazily: without this a server that is down would fail the
+        // command's first operation, with the driver's long topology description.
+        if let Err(error) = client
+            .database("admin")
+            .run_command(doc! { "ping": 1 })
+            .await
+        {
+            return Err(unreachable(&hosts, timeout, &error, password.as_deref()));
+        }
         let namespace = connection.key_vault.clone();
         let collection = client
             .database(&namespace.db)
@@ -79,4 +114,30 @@ impl KeyVault {
                 ))
             })
     }
+}
+
+/// The failure of the first contact with the server at `hosts` (as the URI names
+/// them, without its credentials).
+fn unreachable(
+    hosts: &str,
+    timeout: Duration,
+    error: &DriverError,
+    password: Option<&str>,
+) -> Failure {
+    if matches!(*error.kind, ErrorKind::ServerSelection { .. }) {
+        // The driver's message is a whole topology description: the hosts and the
+        // time say what matters on one line.
+        return Failure::new(format!(
+            "cannot reach the MongoDB server at {hosts} (from the URI) within {} s; is it running, and is the URI right? (--server-selection-timeout or the URI's serverSelectionTimeoutMS wait longer)",
+            timeout.as_secs_f64()
+        ));
+    }
+    // Authentication and TLS errors: the driver's text, never the URI's password.
+    let mut text = error.to_string();
+    if let Some(password) = password.filter(|password| !password.is_empty()) {
+        text = text.replace(password, "<password>");
+    }
+    Failure::new(format!(
+        "cannot use the MongoDB server at {hosts} (from the URI): {text}"
+    ))
 }

@@ -3,16 +3,18 @@
 use std::path::{Path, PathBuf};
 
 use encrypted::kms::{AwsCredentials, AwsKms, KmsProviders, LocalKms, TlsOptions};
-use encrypted::{LocalMasterKey, MasterKey};
+use encrypted::{LocalMasterKeyFormat, MasterKey};
 
 use crate::args::{Connection, Provider};
 use crate::failure::{Context, Failure};
+use crate::master_key_file;
 use crate::rotating_local_kms::RotatingLocalKms;
 
 /// The KMS options: which local master key file, and how to reach AWS KMS.
 #[derive(Debug)]
 pub struct KmsConfig {
     local_master_key: Option<PathBuf>,
+    local_master_key_format: LocalMasterKeyFormat,
     aws_region: Option<String>,
     aws_endpoint: Option<String>,
     aws_ca_file: Option<PathBuf>,
@@ -23,6 +25,7 @@ impl KmsConfig {
     pub fn from_connection(connection: &Connection) -> Self {
         Self {
             local_master_key: connection.local_master_key.clone(),
+            local_master_key_format: connection.local_master_key_format.into(),
             aws_region: connection.aws_region.clone(),
             aws_endpoint: connection.aws_endpoint.clone(),
             aws_ca_file: connection.aws_ca_file.clone(),
@@ -41,9 +44,11 @@ impl KmsConfig {
         let current = self
             .local_master_key
             .as_deref()
-            .map(load_local)
+            .map(|path| master_key_file::load(path, self.local_master_key_format))
             .transpose()?;
-        let next = new_local_master_key.map(load_local).transpose()?;
+        let next = new_local_master_key
+            .map(|path| master_key_file::load(path, self.local_master_key_format))
+            .transpose()?;
         providers = match (current, next) {
             (Some(current), Some(next)) => providers.with(RotatingLocalKms::new(
                 LocalKms::new(current),
@@ -119,11 +124,6 @@ impl KmsConfig {
             }
         }
     }
-}
-
-fn load_local(path: &Path) -> Result<LocalMasterKey, Failure> {
-    LocalMasterKey::from_file(path)
-        .with_context(|| format!("cannot load the local master key {}", path.display()))
 }
 
 /// The region of a KMS key ARN, `arn:aws:kms:<region>:<account>:key/<id>`.
