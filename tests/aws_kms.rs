@@ -27,11 +27,17 @@ fn env(name: &str) -> String {
 }
 
 fn tls() -> TlsOptions {
-    TlsOptions::new().with_ca_pem(std::fs::read(env("ENCRYPTED_TEST_AWS_CA_FILE")).unwrap())
+    TlsOptions::new()
+        .with_ca_pem(std::fs::read(env("ENCRYPTED_TEST_AWS_CA_FILE")).unwrap())
+        .unwrap()
 }
 
+/// The provider, allowed to reach the emulator (not an AWS endpoint).
 fn aws() -> AwsKms {
     AwsKms::new(AwsCredentials::from_env().unwrap())
+        .unwrap()
+        .with_allowed_endpoint(&env("ENCRYPTED_TEST_AWS_ENDPOINT"))
+        .unwrap()
         .with_tls(tls())
         .unwrap()
 }
@@ -134,7 +140,10 @@ async fn data_keys_move_between_local_and_aws_master_keys() {
 
 #[tokio::test]
 async fn an_untrusted_certificate_is_refused() {
-    let kms = AwsKms::new(AwsCredentials::from_env().unwrap()); // the web roots only
+    let kms = AwsKms::new(AwsCredentials::from_env().unwrap()) // the web roots only
+        .unwrap()
+        .with_allowed_endpoint(&env("ENCRYPTED_TEST_AWS_ENDPOINT"))
+        .unwrap();
     let key = DataKey::generate(Uuid::new()).unwrap();
     let message = kms_message(kms.wrap(&master_key(), &key).await);
     assert!(
@@ -151,6 +160,8 @@ async fn an_unreachable_kms_is_a_typed_error() {
     let key = DataKey::generate(Uuid::new()).unwrap();
     let message = kms_message(
         aws()
+            .with_allowed_endpoint(&endpoint)
+            .unwrap()
             .wrap(&master_key().with_endpoint(endpoint.clone()), &key)
             .await,
     );
@@ -173,7 +184,11 @@ async fn a_silent_kms_times_out() {
             }
         }
     });
-    let kms = aws().with_timeout(Duration::from_millis(300));
+    let kms = aws()
+        .with_timeout(Duration::from_millis(300))
+        .unwrap()
+        .with_allowed_endpoint(&endpoint)
+        .unwrap();
     let key = DataKey::generate(Uuid::new()).unwrap();
     let started = Instant::now();
     let message = kms_message(kms.wrap(&master_key().with_endpoint(endpoint), &key).await);
