@@ -593,4 +593,35 @@ mod tests {
         let date = bson::DateTime::from_millis(1_440_938_160_000); // 2015-08-30T12:36:00Z
         assert_eq!(amz_date(date), "20150830T123600Z");
     }
+
+    #[test]
+    fn writes_the_request_body_once_at_its_exact_size() {
+        let body = request_body("arn:\"x\"", "Plaintext", &[0xff; 3]);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({ "KeyId": "arn:\"x\"", "Plaintext": "////" })
+        );
+        // Allocated at its final size: no regrowth left a copy of the base64 behind.
+        assert_eq!(body.len(), body.capacity());
+    }
+
+    #[test]
+    fn reads_replies_without_copying_their_base64() {
+        let reply: Reply<'_> =
+            serde_json::from_slice(br#"{"KeyId":"k","Plaintext":"AAEC","Other":[1]}"#).unwrap();
+        assert_eq!(reply.plaintext, Some("AAEC"));
+        assert_eq!(reply.ciphertext_blob, None);
+        assert_eq!(decode_base64("AAEC").unwrap().as_slice(), [0, 1, 2]);
+        // An escaped value would need an unescaped copy: refused instead.
+        assert!(serde_json::from_slice::<Reply<'_>>(br#"{"Plaintext":"AA\/C"}"#).is_err());
+    }
+
+    #[test]
+    fn quotes_at_most_a_little_of_a_kms_error() {
+        let long = format!(r#"{{"__type":"Bad","message":"{}"}}"#, "x".repeat(10_000));
+        assert!(aws_error(long.as_bytes()).chars().count() <= MAX_ERROR_TEXT + 1);
+        assert_eq!(aws_error(br#"{"__type":"NotFoundException","Message":"no key"}"#), "NotFoundException no key");
+        assert_eq!(aws_error(b"garbage"), "unknown error");
+    }
 }
