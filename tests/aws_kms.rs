@@ -292,7 +292,11 @@ async fn finding_2_a_key_vault_writer_cannot_redirect_an_aws_key() {
             .is_none()
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(connections.load(Ordering::SeqCst), 0, "a request reached it");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "a request reached it"
+    );
     task.abort();
     client.database(&db).drop().await.unwrap();
 }

@@ -114,7 +114,11 @@ async fn finding_2_a_key_document_cannot_point_an_aws_key_at_another_endpoint() 
     );
     // Wrapping a new data key under such a master key.
     let key = DataKey::generate(Uuid::new()).unwrap();
-    assert_refused(kms.wrap(&master_key, &key).await, key.id(), &attacker.endpoint);
+    assert_refused(
+        kms.wrap(&master_key, &key).await,
+        key.id(),
+        &attacker.endpoint,
+    );
     assert_eq!(attacker.connections().await, 0, "a request reached it");
 }
 
@@ -143,7 +147,11 @@ async fn finding_2_a_region_cannot_smuggle_in_a_host() {
         "https://kms.us-east-1.amazonaws.com/",
     ] {
         let master_key = MasterKey::aws("us-east-1", ARN).with_endpoint(endpoint);
-        assert_refused(kms.unwrap(&master_key, key_id, &[1; 184]).await, key_id, endpoint);
+        assert_refused(
+            kms.unwrap(&master_key, key_id, &[1; 184]).await,
+            key_id,
+            endpoint,
+        );
     }
 }
 
@@ -174,8 +182,16 @@ async fn finding_2_only_the_application_allows_other_endpoints() {
     );
     assert_eq!(other.connections().await, 0);
     // The allow-list takes `host[:port]` only.
-    for bad in ["https://kms.example", "kms.example/path", "a@kms.example", ""] {
-        match AwsKms::new(credentials()).unwrap().with_allowed_endpoint(bad) {
+    for bad in [
+        "https://kms.example",
+        "kms.example/path",
+        "a@kms.example",
+        "",
+    ] {
+        match AwsKms::new(credentials())
+            .unwrap()
+            .with_allowed_endpoint(bad)
+        {
             Err(Error::Kms { provider, message }) => {
                 assert_eq!(provider, "aws");
                 assert!(message.contains(bad), "{message}");
@@ -192,7 +208,8 @@ struct Pki {
 
 impl Pki {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("encrypted-kms-hardening-{name}-{}", Uuid::new()));
+        let dir =
+            std::env::temp_dir().join(format!("encrypted-kms-hardening-{name}-{}", Uuid::new()));
         std::fs::create_dir_all(&dir).unwrap();
         let openssl = |args: &[&str]| {
             let output = Command::new("openssl")
@@ -202,17 +219,66 @@ impl Pki {
                 .expect("openssl is needed to make the test's certificates");
             assert!(output.status.success(), "openssl {args:?}: {output:?}");
         };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        openssl(&[&["req", "-x509"], &ec[..], &["-days", "2", "-subj", "/CN=kms hardening CA", "-keyout", "ca.key", "-out", "ca.pem"]].concat());
-        openssl(&[&["req"], &ec[..], &["-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"]].concat());
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"],
+                &ec[..],
+                &[
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=kms hardening CA",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"],
+                &ec[..],
+                &[
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                ],
+            ]
+            .concat(),
+        );
         std::fs::write(
             dir.join("ext.cnf"),
             "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
         )
         .unwrap();
         openssl(&[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "server.pem",
         ]);
         Self { dir }
     }
@@ -304,7 +370,9 @@ async fn hostile_kms(pki: &Pki, reply: Reply) -> (String, Arc<AtomicUsize>) {
                         }
                     };
                     match written.and(tls.flush().await) {
-                        Ok(()) => counter.fetch_add(written_len(reply, chunk.len()), Ordering::SeqCst),
+                        Ok(()) => {
+                            counter.fetch_add(written_len(reply, chunk.len()), Ordering::SeqCst)
+                        }
                         Err(_) => return,
                     };
                 }
@@ -419,12 +487,19 @@ fn finding_12_tls_pem_that_holds_no_certificate_is_refused() {
     TlsOptions::new().with_ca_pem(bundle).unwrap();
 
     let identity = [pki.read("server.pem"), pki.read("server.key")].concat();
-    TlsOptions::new().with_client_identity_pem(identity).unwrap();
+    TlsOptions::new()
+        .with_client_identity_pem(identity)
+        .unwrap();
     for not_an_identity in [
         b"this is not a certificate".to_vec(),
         pki.read("server.pem"),
         pki.read("server.key"),
-        [pki.read("server.pem"), pki.read("server.key"), pki.read("ca.key")].concat(),
+        [
+            pki.read("server.pem"),
+            pki.read("server.key"),
+            pki.read("ca.key"),
+        ]
+        .concat(),
     ] {
         match TlsOptions::new().with_client_identity_pem(not_an_identity) {
             Err(Error::KmsTls { reason }) => {
@@ -441,7 +516,10 @@ fn finding_12_the_command_line_refuses_a_ca_file_that_is_not_one() {
     std::fs::write(&not_a_ca, "my-hostname\n").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_encrypted-keys"))
         // Never reached: the CA file must be refused before connecting.
-        .env("MONGODB_URI", "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300")
+        .env(
+            "MONGODB_URI",
+            "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300",
+        )
         .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
         .env("AWS_SECRET_ACCESS_KEY", "secret")
         .args(["--aws-ca-file", not_a_ca.to_str().unwrap()])

@@ -311,7 +311,9 @@ impl AwsKms {
         if parsed.is_official_for(region) || self.allowed_endpoints.contains(&parsed) {
             Ok((parsed, region.clone()))
         } else {
-            Err(refused(endpoint.clone().unwrap_or_else(|| parsed.authority())))
+            Err(refused(
+                endpoint.clone().unwrap_or_else(|| parsed.authority()),
+            ))
         }
     }
 
@@ -511,7 +513,7 @@ fn request_body(arn: &str, field: &str, bytes: &[u8]) -> Zeroizing<Vec<u8>> {
     body.push_str(r#",""#);
     body.push_str(field);
     body.push_str(r#"":""#);
-    BASE64.encode_string(bytes, &mut *body);
+    BASE64.encode_string(bytes, &mut body);
     body.push_str(r#""}"#);
     Zeroizing::new(std::mem::take(&mut *body).into_bytes())
 }
@@ -621,7 +623,10 @@ mod tests {
     fn quotes_at_most_a_little_of_a_kms_error() {
         let long = format!(r#"{{"__type":"Bad","message":"{}"}}"#, "x".repeat(10_000));
         assert!(aws_error(long.as_bytes()).chars().count() <= MAX_ERROR_TEXT + 1);
-        assert_eq!(aws_error(br#"{"__type":"NotFoundException","Message":"no key"}"#), "NotFoundException no key");
+        assert_eq!(
+            aws_error(br#"{"__type":"NotFoundException","Message":"no key"}"#),
+            "NotFoundException no key"
+        );
         assert_eq!(aws_error(b"garbage"), "unknown error");
     }
 }

@@ -89,9 +89,10 @@ impl TlsOptions {
             .use_rustls_tls()
             .tls_built_in_root_certs(false);
         for der in &certificates {
-            let certificate = reqwest::Certificate::from_der(der).map_err(|error| Error::KmsTls {
-                reason: format!("a certificate of the CA PEM does not parse: {error}"),
-            })?;
+            let certificate =
+                reqwest::Certificate::from_der(der).map_err(|error| Error::KmsTls {
+                    reason: format!("a certificate of the CA PEM does not parse: {error}"),
+                })?;
             check = check.add_root_certificate(certificate);
         }
         check.build().map_err(|error| Error::KmsTls {

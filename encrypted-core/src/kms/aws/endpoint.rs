@@ -132,7 +132,10 @@ mod tests {
         let b = Endpoint::parse("127.0.0.1:4566").unwrap();
         assert_eq!(b.authority(), "127.0.0.1:4566");
         assert_ne!(b, Endpoint::parse("127.0.0.1").unwrap());
-        assert_eq!(Endpoint::parse("[::1]:8443").unwrap().authority(), "[::1]:8443");
+        assert_eq!(
+            Endpoint::parse("[::1]:8443").unwrap().authority(),
+            "[::1]:8443"
+        );
     }
 
     #[test]
@@ -164,13 +167,23 @@ mod tests {
             Endpoint::parse(endpoint).unwrap().is_official_for(region)
         };
         assert!(official("kms.us-east-1.amazonaws.com", "us-east-1"));
-        assert!(official("kms-fips.us-east-1.amazonaws.com:443", "us-east-1"));
+        assert!(official(
+            "kms-fips.us-east-1.amazonaws.com:443",
+            "us-east-1"
+        ));
         assert!(official("kms.cn-north-1.amazonaws.com.cn", "cn-north-1"));
         assert!(!official("kms.us-east-1.amazonaws.com", "eu-west-1"));
         assert!(!official("kms.us-east-1.amazonaws.com:8443", "us-east-1"));
         assert!(!official("kms.evil.example.amazonaws.com", "evil.example"));
         assert!(!official("evil.example", "us-east-1"));
-        for bad in ["", "evil.example", "us-east-1/x", "us-east-1:1", "a@b", "US-EAST-1"] {
+        for bad in [
+            "",
+            "evil.example",
+            "us-east-1/x",
+            "us-east-1:1",
+            "a@b",
+            "US-EAST-1",
+        ] {
             assert!(Endpoint::default_for(bad).is_none(), "{bad}");
         }
     }
