@@ -12,6 +12,8 @@
 #[path = "common/server.rs"]
 mod server;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bson::{Bson, Uuid, doc};
@@ -27,11 +29,17 @@ fn env(name: &str) -> String {
 }
 
 fn tls() -> TlsOptions {
-    TlsOptions::new().with_ca_pem(std::fs::read(env("ENCRYPTED_TEST_AWS_CA_FILE")).unwrap())
+    TlsOptions::new()
+        .with_ca_pem(std::fs::read(env("ENCRYPTED_TEST_AWS_CA_FILE")).unwrap())
+        .unwrap()
 }
 
+/// The provider, allowed to reach the emulator (not an AWS endpoint).
 fn aws() -> AwsKms {
     AwsKms::new(AwsCredentials::from_env().unwrap())
+        .unwrap()
+        .with_allowed_endpoint(&env("ENCRYPTED_TEST_AWS_ENDPOINT"))
+        .unwrap()
         .with_tls(tls())
         .unwrap()
 }
@@ -134,7 +142,10 @@ async fn data_keys_move_between_local_and_aws_master_keys() {
 
 #[tokio::test]
 async fn an_untrusted_certificate_is_refused() {
-    let kms = AwsKms::new(AwsCredentials::from_env().unwrap()); // the web roots only
+    let kms = AwsKms::new(AwsCredentials::from_env().unwrap()) // the web roots only
+        .unwrap()
+        .with_allowed_endpoint(&env("ENCRYPTED_TEST_AWS_ENDPOINT"))
+        .unwrap();
     let key = DataKey::generate(Uuid::new()).unwrap();
     let message = kms_message(kms.wrap(&master_key(), &key).await);
     assert!(
@@ -151,6 +162,8 @@ async fn an_unreachable_kms_is_a_typed_error() {
     let key = DataKey::generate(Uuid::new()).unwrap();
     let message = kms_message(
         aws()
+            .with_allowed_endpoint(&endpoint)
+            .unwrap()
             .wrap(&master_key().with_endpoint(endpoint.clone()), &key)
             .await,
     );
@@ -173,7 +186,11 @@ async fn a_silent_kms_times_out() {
             }
         }
     });
-    let kms = aws().with_timeout(Duration::from_millis(300));
+    let kms = aws()
+        .with_timeout(Duration::from_millis(300))
+        .unwrap()
+        .with_allowed_endpoint(&endpoint)
+        .unwrap();
     let key = DataKey::generate(Uuid::new()).unwrap();
     let started = Instant::now();
     let message = kms_message(kms.wrap(&master_key().with_endpoint(endpoint), &key).await);
@@ -200,4 +217,86 @@ async fn an_unknown_key_and_altered_key_material_are_typed_errors() {
     let message = kms_message(kms.unwrap(&master_key(), key.id(), &wrapped).await);
     assert!(message.contains(&key.id().to_string()), "{message}");
     assert!(!message.contains("Plaintext"), "{message}");
+}
+
+/// Accepts and counts connections, never answers: where a key vault writer would like
+/// the signed `Decrypt` to go.
+async fn recorder() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = listener.local_addr().unwrap().to_string();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (endpoint, connections, task)
+}
+
+fn is_refused(error: &Error, endpoint: &str) -> bool {
+    match error {
+        Error::KmsEndpointRefused {
+            endpoint: refused, ..
+        } => refused == endpoint,
+        Error::Field { source, .. } => is_refused(source, endpoint),
+        _ => false,
+    }
+}
+
+#[tokio::test]
+async fn finding_2_a_key_vault_writer_cannot_redirect_an_aws_key() {
+    let db = server::unique_db("aws_pin");
+    let client = server::client().await;
+    let vault = Namespace::new(db.as_str(), "__keyVault");
+    let handle = || {
+        ClientEncryption::builder(client.clone(), KmsProviders::new().with(aws()))
+            .key_vault_namespace(vault.clone())
+            .build()
+    };
+    let id = handle().create_data_key(master_key()).await.unwrap();
+    let ciphertext = handle()
+        .encrypt(Bson::Int32(42), KeyRef::Id(id), Algorithm::Deterministic)
+        .await
+        .unwrap();
+
+    // Whoever can write the key vault points the key at their own server.
+    let (attacker, connections, task) = recorder().await;
+    client
+        .database(&db)
+        .collection::<bson::Document>("__keyVault")
+        .update_one(
+            doc! { "_id": id },
+            doc! { "$set": { "masterKey.endpoint": &attacker } },
+        )
+        .await
+        .unwrap();
+    let error = handle().decrypt(&ciphertext).await.unwrap_err();
+    assert!(is_refused(&error, &attacker), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains(&id.to_string()), "{message}");
+    // Creating a key whose master key names it is refused the same way, and stores nothing.
+    let error = handle()
+        .create_data_key(master_key().with_endpoint(attacker.clone()))
+        .key_alt_names(["redirected"])
+        .await
+        .unwrap_err();
+    assert!(is_refused(&error, &attacker), "{error:?}");
+    assert!(
+        handle()
+            .get_key_by_alt_name("redirected")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "a request reached it"
+    );
+    task.abort();
+    client.database(&db).drop().await.unwrap();
 }

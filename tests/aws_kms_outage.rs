@@ -35,8 +35,12 @@ fn env(name: &str) -> String {
 fn aws(timeout: Duration) -> AwsKms {
     let ca = std::fs::read(env("ENCRYPTED_TEST_AWS_CA_FILE")).unwrap();
     AwsKms::new(AwsCredentials::from_env().unwrap())
+        .unwrap()
         .with_timeout(timeout)
-        .with_tls(TlsOptions::new().with_ca_pem(ca))
+        .unwrap()
+        .with_allowed_endpoint(&env("ENCRYPTED_TEST_AWS_ENDPOINT"))
+        .unwrap()
+        .with_tls(TlsOptions::new().with_ca_pem(ca).unwrap())
         .unwrap()
 }
 

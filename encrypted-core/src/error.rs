@@ -171,6 +171,31 @@ pub enum Error {
         message: String,
     },
 
+    /// A master key names a KMS endpoint that the provider is not allowed to reach:
+    /// neither one of the provider's official endpoints for the key's region nor one
+    /// the application allowed (`AwsKms::with_allowed_endpoint`). A key document is data
+    /// anyone who can write the key vault can change; it cannot choose where signed
+    /// requests and credentials go. Nothing was sent.
+    #[error(
+        "KMS provider `{provider}` refused to send the request for data key {key_id} to `{endpoint}`: not an allowed endpoint"
+    )]
+    KmsEndpointRefused {
+        /// The provider (`aws`, `aws:name`).
+        provider: String,
+        /// The data key whose wrap or unwrap was asked for.
+        key_id: bson::Uuid,
+        /// The endpoint the master key names (or its region implies).
+        endpoint: String,
+    },
+
+    /// TLS settings for a KMS provider are unusable: a CA or client certificate PEM that
+    /// holds no certificate, holds something else, or does not parse.
+    #[error("invalid KMS TLS settings: {reason}")]
+    KmsTls {
+        /// What is wrong (never key bytes).
+        reason: String,
+    },
+
     /// A namespace is not `database.collection`.
     #[error("invalid namespace `{namespace}`: expected `database.collection`")]
     InvalidNamespace {

@@ -11,7 +11,7 @@ mod provider;
 mod providers;
 mod tls;
 
-pub use aws::{AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT};
+pub use aws::{AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES};
 pub use local::LocalKms;
 pub use provider::{BoxFuture, KmsProvider};
 pub use providers::KmsProviders;

@@ -64,16 +64,29 @@ impl AwsKey {
         self.master_key.clone()
     }
 
-    /// The `aws` KMS provider, trusting the CA file if one was given.
+    /// The `aws` KMS provider, trusting the CA file if one was given. The endpoint the
+    /// command line names (the emulator's) is allowed explicitly: a provider reaches
+    /// only AWS's own endpoints unless the application says otherwise.
     ///
     /// # Errors
     ///
-    /// When the credentials are gone or the CA file does not parse.
+    /// When the credentials are gone, or the endpoint or the CA file is not valid.
     pub fn provider(&self) -> Result<AwsKms, Failure> {
-        let aws = AwsKms::new(AwsCredentials::from_env().context("AWS KMS needs credentials")?);
+        let mut aws = AwsKms::new(AwsCredentials::from_env().context("AWS KMS needs credentials")?)
+            .context("cannot set up AWS KMS")?;
+        if let MasterKey::Aws {
+            endpoint: Some(endpoint),
+            ..
+        } = &self.master_key
+        {
+            aws = aws
+                .with_allowed_endpoint(endpoint)
+                .context(format!("cannot use the AWS KMS endpoint `{endpoint}`"))?;
+        }
         match (&self.ca_pem, &self.ca_file) {
-            (Some(pem), Some(path)) => aws
-                .with_tls(TlsOptions::new().with_ca_pem(pem.clone()))
+            (Some(pem), Some(path)) => TlsOptions::new()
+                .with_ca_pem(pem)
+                .and_then(|tls| aws.with_tls(tls))
                 .context(format!("cannot use the AWS KMS CA file {}", path.display())),
             _ => Ok(aws),
         }

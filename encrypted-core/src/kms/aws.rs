@@ -1,7 +1,9 @@
 //! The `aws` provider: AWS KMS `Encrypt`/`Decrypt` over HTTPS, signed with SigV4.
 
+mod endpoint;
 mod sigv4;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -10,11 +12,17 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bson::Uuid;
 use zeroize::Zeroizing;
 
+use self::endpoint::Endpoint;
 use super::{BoxFuture, KmsProvider, TlsOptions};
 use crate::{DataKey, Error, MasterKey, Result};
 
 /// How long one KMS request may take, connection included, unless set otherwise.
 pub const DEFAULT_KMS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest KMS reply read, in bytes. AWS KMS `Encrypt` and `Decrypt` replies are a
+/// few hundred bytes; a longer reply is refused without being read further, so a
+/// hostile or broken endpoint cannot make the process buffer without bound.
+pub const MAX_KMS_REPLY_BYTES: usize = 64 * 1024;
 
 /// AWS credentials. The secret is zeroized on drop and never printed.
 ///
@@ -80,15 +88,31 @@ impl fmt::Debug for AwsCredentials {
 /// The `aws` KMS provider (or a named `aws:<name>` one): data keys are wrapped by an AWS
 /// KMS key, whose region, ARN and optional endpoint the key document's `masterKey` names.
 ///
+/// # Endpoint pinning
+///
+/// A key document is data that whoever can write the key vault can change. So the
+/// provider sends its signed requests only to the official AWS KMS endpoints of the
+/// master key's region (`kms.<region>.amazonaws.com` and `kms-fips.<region>.amazonaws.com`
+/// on port 443; `amazonaws.com.cn` for `cn-` regions), and to endpoints the application
+/// allows with [`AwsKms::with_allowed_endpoint`] (a VPC endpoint, an emulator). A master
+/// key naming any other endpoint, or a malformed region, is refused with
+/// [`Error::KmsEndpointRefused`] before anything is sent.
+///
+/// # Replies
+///
+/// A reply is read up to [`MAX_KMS_REPLY_BYTES`] (a longer one is refused without being
+/// read further), and the timeout covers the whole exchange, the reply's body included.
+///
 /// ```no_run
 /// use std::time::Duration;
 /// use encrypted_core::kms::{AwsCredentials, AwsKms, KmsProviders, TlsOptions};
 ///
-/// let aws = AwsKms::new(AwsCredentials::from_env()?)
-///     .with_timeout(Duration::from_secs(5))
-///     .with_tls(TlsOptions::new().with_ca_pem(std::fs::read("kms-ca.pem").unwrap()))?;
+/// let aws = AwsKms::new(AwsCredentials::from_env()?)?
+///     .with_timeout(Duration::from_secs(5))?
+///     .with_allowed_endpoint("kms.internal.example:8443")?
+///     .with_tls(TlsOptions::new().with_ca_pem(std::fs::read("kms-ca.pem")?)?)?;
 /// let providers = KmsProviders::new().with(aws);
-/// # Ok::<(), encrypted_core::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct AwsKms {
     name: String,
@@ -96,6 +120,7 @@ pub struct AwsKms {
     timeout: Duration,
     tls: TlsOptions,
     client: reqwest::Client,
+    allowed_endpoints: BTreeSet<Endpoint>,
 }
 
 impl fmt::Debug for AwsKms {
@@ -104,53 +129,120 @@ impl fmt::Debug for AwsKms {
             .field("name", &self.name)
             .field("credentials", &self.credentials)
             .field("timeout", &self.timeout)
+            .field(
+                "allowed_endpoints",
+                &self
+                    .allowed_endpoints
+                    .iter()
+                    .map(Endpoint::to_string)
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
 
+/// Which field of a KMS reply holds the answer.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// `Encrypt`: the wrapped key.
+    CiphertextBlob,
+    /// `Decrypt`: the data key.
+    Plaintext,
+}
+
+impl Answer {
+    fn field(self) -> &'static str {
+        match self {
+            Self::CiphertextBlob => "CiphertextBlob",
+            Self::Plaintext => "Plaintext",
+        }
+    }
+}
+
+/// The fields of a KMS reply we read, borrowed from the (zeroized) reply buffer so that
+/// the base64 of a data key is not copied. Base64 needs no JSON escapes and AWS writes
+/// none; a reply that escapes these fields is refused rather than unescaped into a copy.
+#[derive(serde::Deserialize)]
+struct Reply<'a> {
+    #[serde(rename = "CiphertextBlob", borrow, default)]
+    ciphertext_blob: Option<&'a str>,
+    #[serde(rename = "Plaintext", borrow, default)]
+    plaintext: Option<&'a str>,
+}
+
 impl AwsKms {
     /// The unnamed `aws` provider, trusting the usual web roots.
-    pub fn new(credentials: AwsCredentials) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the HTTPS client cannot be built.
+    pub fn new(credentials: AwsCredentials) -> Result<Self> {
         let tls = TlsOptions::new();
         let client = tls
             .client(DEFAULT_KMS_TIMEOUT)
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Self {
+            .map_err(|message| provider_error("aws", message))?;
+        Ok(Self {
             name: "aws".to_owned(),
             credentials,
             timeout: DEFAULT_KMS_TIMEOUT,
             tls,
             client,
-        }
+            allowed_endpoints: BTreeSet::new(),
+        })
     }
 
     /// A named `aws:<name>` provider.
     ///
+    /// ```
+    /// use encrypted_core::kms::{AwsCredentials, AwsKms, KmsProvider};
+    ///
+    /// let aws = AwsKms::named("prod", AwsCredentials::new("AKIDEXAMPLE", "secret"))?;
+    /// assert_eq!(aws.name(), "aws:prod");
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
-    /// [`Error::InvalidProviderName`] unless `name` is letters, digits and `_`.
+    /// [`Error::InvalidProviderName`] unless `name` is letters, digits and `_`;
+    /// [`Error::Kms`] when the HTTPS client cannot be built.
     pub fn named(name: &str, credentials: AwsCredentials) -> Result<Self> {
+        let name = crate::master_key::named_provider("aws", name)?;
         Ok(Self {
-            name: crate::master_key::named_provider("aws", name)?,
-            ..Self::new(credentials)
+            name,
+            ..Self::new(credentials)?
         })
     }
 
-    /// Limits each KMS request (connection, TLS handshake and answer) to `timeout`.
-    #[must_use]
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    /// Limits each KMS request to `timeout`: connection, TLS handshake, sending, and
+    /// reading the whole answer.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use encrypted_core::kms::{AwsCredentials, AwsKms};
+    ///
+    /// let aws = AwsKms::new(AwsCredentials::new("AKIDEXAMPLE", "secret"))?
+    ///     .with_timeout(Duration::from_secs(3))?;
+    /// # let _ = aws;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the HTTPS client cannot be built with it.
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self> {
+        self.client = self
+            .tls
+            .client(timeout)
+            .map_err(|message| self.error(message))?;
         self.timeout = timeout;
-        if let Ok(client) = self.tls.client(timeout) {
-            self.client = client;
-        }
-        self
+        Ok(self)
     }
 
     /// Uses these TLS settings (extra CA, client certificate) for this provider.
     ///
     /// # Errors
     ///
-    /// [`Error::Kms`] when a certificate or key does not parse.
+    /// [`Error::Kms`] when the HTTPS client cannot be built with them.
     pub fn with_tls(mut self, tls: TlsOptions) -> Result<Self> {
         self.client = tls
             .client(self.timeout)
@@ -159,21 +251,38 @@ impl AwsKms {
         Ok(self)
     }
 
-    fn error(&self, message: impl Into<String>) -> Error {
-        Error::Kms {
-            provider: self.name.clone(),
-            message: message.into(),
-        }
+    /// Also lets master keys name this endpoint (`host[:port]`, port 443 if omitted):
+    /// a VPC endpoint, a proxy or an emulator the application trusts. Only the
+    /// application decides this; a key document cannot.
+    ///
+    /// ```
+    /// use encrypted_core::kms::{AwsCredentials, AwsKms};
+    ///
+    /// let aws = AwsKms::new(AwsCredentials::new("AKIDEXAMPLE", "secret"))?
+    ///     .with_allowed_endpoint("127.0.0.1:4566")?;
+    /// assert!(aws.with_allowed_endpoint("https://evil.example/").is_err());
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when `endpoint` is not `host[:port]` (no scheme, path or user).
+    pub fn with_allowed_endpoint(mut self, endpoint: &str) -> Result<Self> {
+        let parsed = Endpoint::parse(endpoint).ok_or_else(|| {
+            self.error(format!(
+                "`{endpoint}` is not an endpoint: expected host[:port]"
+            ))
+        })?;
+        self.allowed_endpoints.insert(parsed);
+        Ok(self)
     }
 
-    /// Sends one KMS JSON request and returns the named base64 field of the answer.
-    async fn call(
-        &self,
-        master_key: &MasterKey,
-        target: &str,
-        body: Zeroizing<String>,
-        field: &str,
-    ) -> Result<Zeroizing<Vec<u8>>> {
+    fn error(&self, message: impl Into<String>) -> Error {
+        provider_error(&self.name, message)
+    }
+
+    /// Where a request about `key_id` under `master_key` may go, if anywhere.
+    fn endpoint(&self, master_key: &MasterKey, key_id: Uuid) -> Result<(Endpoint, String)> {
         let MasterKey::Aws {
             region, endpoint, ..
         } = master_key
@@ -183,9 +292,43 @@ impl AwsKms {
                 master_key.provider()
             )));
         };
-        let host = endpoint
-            .clone()
-            .unwrap_or_else(|| format!("kms.{region}.amazonaws.com"));
+        let refused = |endpoint: String| Error::KmsEndpointRefused {
+            provider: self.name.clone(),
+            key_id,
+            endpoint,
+        };
+        if !endpoint::valid_region(region) {
+            let shown = endpoint
+                .clone()
+                .unwrap_or_else(|| format!("kms.{region}.amazonaws.com"));
+            return Err(refused(shown));
+        }
+        let parsed = match endpoint {
+            Some(text) => Endpoint::parse(text).ok_or_else(|| refused(text.clone()))?,
+            None => Endpoint::default_for(region)
+                .ok_or_else(|| refused(format!("kms.{region}.amazonaws.com")))?,
+        };
+        if parsed.is_official_for(region) || self.allowed_endpoints.contains(&parsed) {
+            Ok((parsed, region.clone()))
+        } else {
+            Err(refused(
+                endpoint.clone().unwrap_or_else(|| parsed.authority()),
+            ))
+        }
+    }
+
+    /// Sends one KMS JSON request about data key `key_id` and returns the decoded
+    /// base64 `answer` field of the reply.
+    async fn call(
+        &self,
+        master_key: &MasterKey,
+        key_id: Uuid,
+        target: &str,
+        body: Zeroizing<Vec<u8>>,
+        answer: Answer,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let (endpoint, region) = self.endpoint(master_key, key_id)?;
+        let host = endpoint.authority();
         let amz_date = amz_date(bson::DateTime::now());
         let token = self
             .credentials
@@ -207,12 +350,12 @@ impl AwsKms {
                 path: "/",
                 query: "",
                 headers: &headers,
-                payload: body.as_bytes(),
+                payload: &body,
             },
             &sigv4::Scope {
                 access_key_id: &self.credentials.access_key_id,
                 secret_access_key: &self.credentials.secret_access_key,
-                region,
+                region: &region,
                 service: "kms",
                 amz_date: &amz_date,
             },
@@ -224,31 +367,64 @@ impl AwsKms {
         for (name, value) in headers.iter().filter(|(name, _)| *name != "host") {
             request = request.header(*name, *value);
         }
-        let response = request
-            .body(body.as_bytes().to_vec())
+        // The body moves into the HTTP stack without a copy, and is zeroized when the
+        // stack drops it.
+        let mut response = request
+            .body(bytes::Bytes::from_owner(body))
             .send()
             .await
             .map_err(|error| self.error(describe(&error, &host)))?;
         let status = response.status();
-        let text = Zeroizing::new(
-            response
-                .text()
-                .await
-                .map_err(|error| self.error(describe(&error, &host)))?,
-        );
+        let reply = self.read_reply(&mut response, &host).await?;
         if !status.is_success() {
-            return Err(self.error(format!("{target} answered {status}: {}", aws_error(&text))));
+            return Err(self.error(format!("{target} answered {status}: {}", aws_error(&reply))));
         }
-        let json: serde_json::Value = serde_json::from_str(&text)
+        let parsed: Reply<'_> = serde_json::from_slice(&reply)
             .map_err(|_| self.error(format!("{target} answered with no JSON")))?;
-        let encoded = json
-            .get(field)
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| self.error(format!("{target} answered without {field}")))?;
-        BASE64
-            .decode(encoded)
-            .map(Zeroizing::new)
-            .map_err(|_| self.error(format!("{target} answered {field} that is not base64")))
+        let encoded = match answer {
+            Answer::CiphertextBlob => parsed.ciphertext_blob,
+            Answer::Plaintext => parsed.plaintext,
+        }
+        .ok_or_else(|| self.error(format!("{target} answered without {}", answer.field())))?;
+        decode_base64(encoded).ok_or_else(|| {
+            self.error(format!(
+                "{target} answered {} that is not base64",
+                answer.field()
+            ))
+        })
+    }
+
+    /// The body of `response`, at most [`MAX_KMS_REPLY_BYTES`] of it, read chunk by chunk
+    /// into one buffer allocated once (no regrowth leaving copies behind) and zeroized
+    /// on drop. A longer reply is refused as soon as it is announced or exceeded.
+    async fn read_reply(
+        &self,
+        response: &mut reqwest::Response,
+        host: &str,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let too_long = || {
+            self.error(format!(
+                "the reply from {host} is longer than {MAX_KMS_REPLY_BYTES} bytes: refused"
+            ))
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_KMS_REPLY_BYTES as u64)
+        {
+            return Err(too_long());
+        }
+        let mut reply = Zeroizing::new(Vec::with_capacity(MAX_KMS_REPLY_BYTES));
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| self.error(describe(&error, host)))?
+        {
+            if chunk.len() > MAX_KMS_REPLY_BYTES - reply.len() {
+                return Err(too_long());
+            }
+            reply.extend_from_slice(&chunk);
+        }
+        Ok(reply)
     }
 }
 
@@ -266,12 +442,15 @@ impl KmsProvider for AwsKms {
             let MasterKey::Aws { key: arn, .. } = master_key else {
                 return Err(self.error("the master key is not an AWS key"));
             };
-            let plaintext = Zeroizing::new(BASE64.encode(key.material()));
-            let body = Zeroizing::new(
-                serde_json::json!({ "KeyId": arn, "Plaintext": plaintext.as_str() }).to_string(),
-            );
+            let body = request_body(arn, "Plaintext", key.material());
             let blob = self
-                .call(master_key, "TrentService.Encrypt", body, "CiphertextBlob")
+                .call(
+                    master_key,
+                    key.id(),
+                    "TrentService.Encrypt",
+                    body,
+                    Answer::CiphertextBlob,
+                )
                 .await?;
             Ok(blob.to_vec())
         })
@@ -287,12 +466,15 @@ impl KmsProvider for AwsKms {
             let MasterKey::Aws { key: arn, .. } = master_key else {
                 return Err(self.error("the master key is not an AWS key"));
             };
-            let body = Zeroizing::new(
-                serde_json::json!({ "KeyId": arn, "CiphertextBlob": BASE64.encode(key_material) })
-                    .to_string(),
-            );
+            let body = request_body(arn, "CiphertextBlob", key_material);
             let plaintext = self
-                .call(master_key, "TrentService.Decrypt", body, "Plaintext")
+                .call(
+                    master_key,
+                    key_id,
+                    "TrentService.Decrypt",
+                    body,
+                    Answer::Plaintext,
+                )
                 .await
                 .map_err(|error| match error {
                     Error::Kms { provider, message } => Error::Kms {
@@ -307,6 +489,41 @@ impl KmsProvider for AwsKms {
             })
         })
     }
+}
+
+fn provider_error(provider: &str, message: impl Into<String>) -> Error {
+    Error::Kms {
+        provider: provider.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// `{"KeyId":<arn>,"<field>":"<base64 of bytes>"}`, written once into a buffer of its
+/// exact size (no regrowth leaving copies of the base64 of a data key behind), zeroized
+/// on drop.
+fn request_body(arn: &str, field: &str, bytes: &[u8]) -> Zeroizing<Vec<u8>> {
+    // The ARN is not secret; serde_json escapes it as a JSON string.
+    let arn = serde_json::Value::from(arn).to_string();
+    let encoded_len = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+    let mut body = Zeroizing::new(String::with_capacity(
+        r#"{"KeyId":,"":""}"#.len() + arn.len() + field.len() + encoded_len,
+    ));
+    body.push_str(r#"{"KeyId":"#);
+    body.push_str(&arn);
+    body.push_str(r#",""#);
+    body.push_str(field);
+    body.push_str(r#"":""#);
+    BASE64.encode_string(bytes, &mut body);
+    body.push_str(r#""}"#);
+    Zeroizing::new(std::mem::take(&mut *body).into_bytes())
+}
+
+/// Standard base64 decoded into a buffer allocated once and zeroized on drop.
+fn decode_base64(encoded: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let mut decoded = Zeroizing::new(vec![0_u8; base64::decoded_len_estimate(encoded.len())]);
+    let length = BASE64.decode_slice(encoded, decoded.as_mut_slice()).ok()?;
+    decoded.truncate(length);
+    Some(decoded)
 }
 
 /// `YYYYMMDDTHHMMSSZ` for `x-amz-date`.
@@ -342,20 +559,32 @@ fn source_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// AWS's error type and message, from its JSON error body.
-fn aws_error(body: &str) -> String {
-    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    let kind = json
-        .get("__type")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("unknown error");
-    let message = json
-        .get("message")
-        .or_else(|| json.get("Message"))
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("");
-    format!("{kind} {message}").trim().to_owned()
+/// AWS's error type and message, from its JSON error body, shortened: a hostile
+/// endpoint writes this text, and it ends up in an error message.
+fn aws_error(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct ErrorReply {
+        #[serde(rename = "__type", default)]
+        kind: Option<String>,
+        #[serde(alias = "Message", default)]
+        message: Option<String>,
+    }
+    let reply: Option<ErrorReply> = serde_json::from_slice(body).ok();
+    let (kind, message) = reply.map_or((None, None), |reply| (reply.kind, reply.message));
+    let text = format!(
+        "{} {}",
+        kind.as_deref().unwrap_or("unknown error"),
+        message.as_deref().unwrap_or("")
+    );
+    let text = text.trim();
+    match text.char_indices().nth(MAX_ERROR_TEXT) {
+        Some((cut, _)) => format!("{}…", text.get(..cut).unwrap_or_default()),
+        None => text.to_owned(),
+    }
 }
+
+/// The most characters of a KMS's own error text quoted in an error.
+const MAX_ERROR_TEXT: usize = 300;
 
 #[cfg(test)]
 mod tests {
@@ -365,5 +594,39 @@ mod tests {
     fn formats_amz_date() {
         let date = bson::DateTime::from_millis(1_440_938_160_000); // 2015-08-30T12:36:00Z
         assert_eq!(amz_date(date), "20150830T123600Z");
+    }
+
+    #[test]
+    fn writes_the_request_body_once_at_its_exact_size() {
+        let body = request_body("arn:\"x\"", "Plaintext", &[0xff; 3]);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({ "KeyId": "arn:\"x\"", "Plaintext": "////" })
+        );
+        // Allocated at its final size: no regrowth left a copy of the base64 behind.
+        assert_eq!(body.len(), body.capacity());
+    }
+
+    #[test]
+    fn reads_replies_without_copying_their_base64() {
+        let reply: Reply<'_> =
+            serde_json::from_slice(br#"{"KeyId":"k","Plaintext":"AAEC","Other":[1]}"#).unwrap();
+        assert_eq!(reply.plaintext, Some("AAEC"));
+        assert_eq!(reply.ciphertext_blob, None);
+        assert_eq!(decode_base64("AAEC").unwrap().as_slice(), [0, 1, 2]);
+        // An escaped value would need an unescaped copy: refused instead.
+        assert!(serde_json::from_slice::<Reply<'_>>(br#"{"Plaintext":"AA\/C"}"#).is_err());
+    }
+
+    #[test]
+    fn quotes_at_most_a_little_of_a_kms_error() {
+        let long = format!(r#"{{"__type":"Bad","message":"{}"}}"#, "x".repeat(10_000));
+        assert!(aws_error(long.as_bytes()).chars().count() <= MAX_ERROR_TEXT + 1);
+        assert_eq!(
+            aws_error(br#"{"__type":"NotFoundException","Message":"no key"}"#),
+            "NotFoundException no key"
+        );
+        assert_eq!(aws_error(b"garbage"), "unknown error");
     }
 }

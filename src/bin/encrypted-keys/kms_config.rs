@@ -112,14 +112,23 @@ impl KmsConfig {
         self.local_master_key.is_some()
     }
 
+    /// The `aws` provider: `--aws-endpoint` is the operator's choice, so it is allowed
+    /// besides AWS's own endpoints; `--aws-ca-file` is trusted besides the web roots.
     fn aws(&self, credentials: AwsCredentials) -> Result<AwsKms, Failure> {
-        let aws = AwsKms::new(credentials);
+        let mut aws = AwsKms::new(credentials).context("cannot set up AWS KMS")?;
+        if let Some(endpoint) = &self.aws_endpoint {
+            aws = aws
+                .with_allowed_endpoint(endpoint)
+                .with_context(|| format!("cannot use the AWS endpoint `{endpoint}`"))?;
+        }
         match &self.aws_ca_file {
             None => Ok(aws),
             Some(path) => {
                 let pem = std::fs::read(path)
                     .with_context(|| format!("cannot read the AWS CA file {}", path.display()))?;
-                aws.with_tls(TlsOptions::new().with_ca_pem(pem))
+                TlsOptions::new()
+                    .with_ca_pem(pem)
+                    .and_then(|tls| aws.with_tls(tls))
                     .with_context(|| format!("cannot use the AWS CA file {}", path.display()))
             }
         }
