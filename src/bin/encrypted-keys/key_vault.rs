@@ -2,6 +2,7 @@
 //! handle, and finding a key by id or alternate name.
 
 use std::str::FromStr;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use encrypted::bson::{Document, Uuid, doc};
@@ -73,6 +74,10 @@ impl KeyVault {
         {
             return Err(unreachable(&hosts, timeout, &error, password.as_deref()));
         }
+        OPENED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(client.clone());
         let namespace = connection.key_vault.clone();
         let collection = client
             .database(&namespace.db)
@@ -113,6 +118,20 @@ impl KeyVault {
                     self.namespace
                 ))
             })
+    }
+}
+
+/// The clients this process opened, shut down by [`close_all`] before the runtime stops.
+static OPENED: Mutex<Vec<Client>> = Mutex::new(Vec::new());
+
+/// Shuts down every client [`KeyVault::open`] made. The driver's background tasks
+/// (connection pools, monitors) then end while the runtime still runs them; dropped
+/// with the runtime instead, one of them can panic and print a backtrace after the
+/// command's output.
+pub async fn close_all() {
+    let clients = std::mem::take(&mut *OPENED.lock().unwrap_or_else(PoisonError::into_inner));
+    for client in clients {
+        client.shutdown().immediate(true).await;
     }
 }
 

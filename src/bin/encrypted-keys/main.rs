@@ -65,11 +65,16 @@ fn run(cli: Cli) -> Result<String, Failure> {
     }
 }
 
-/// Runs a command that talks to the server or a KMS on a Tokio runtime.
+/// Runs a command that talks to the server or a KMS on a Tokio runtime, then shuts down
+/// the clients it opened.
 fn block_on<T>(command: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
-        .block_on(command)
+        .block_on(async {
+            let result = command.await;
+            key_vault::close_all().await;
+            result
+        })
 }
