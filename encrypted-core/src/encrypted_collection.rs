@@ -162,23 +162,22 @@ impl<T: Encrypted> EncryptedCollection<T> {
     /// As [`model::decode`], and key vault or KMS errors while loading its keys.
     pub async fn decode(&self, stored: RawDocumentBuf) -> Result<T> {
         let plain = self.decrypt(&stored, MissingKeys::Fail).await?;
-        bson::deserialize_from_slice(&plain).map_err(|_| Error::Serde {
-            model: T::SPEC.name,
-            direction: "deserialize",
-        })
+        model::deserialize_decrypted(T::SPEC, &plain)
     }
 
     /// Decrypts what it can of one stored document and deserializes its view.
     ///
+    /// An encrypted field whose ciphertext cannot be opened (no key, a ciphertext of
+    /// another type or algorithm, one that is not authentic) stays sealed; plaintext or
+    /// a malformed ciphertext in an encrypted field is still an error.
+    ///
     /// # Errors
     ///
-    /// As [`EncryptedCollection::decode`], except that a missing key is not an error.
+    /// As [`EncryptedCollection::decode`], except that a field that cannot be opened is
+    /// not an error.
     pub async fn decode_view(&self, stored: RawDocumentBuf) -> Result<T::View> {
         let plain = self.decrypt(&stored, MissingKeys::Seal).await?;
-        bson::deserialize_from_slice(&plain).map_err(|_| Error::Serde {
-            model: T::SPEC.name,
-            direction: "deserialize",
-        })
+        model::deserialize_decrypted(T::SPEC, &plain)
     }
 
     async fn decrypt(
@@ -187,19 +186,23 @@ impl<T: Encrypted> EncryptedCollection<T> {
         missing: MissingKeys,
     ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
         let mut ids = HashSet::new();
-        model::keys_to_decrypt(T::SPEC, stored.as_bytes(), &mut ids)?;
+        model::keys_to_decrypt(T::SPEC, stored.as_bytes(), &Path::ROOT, &mut ids)?;
         let keys = self.keys_for_ids(ids).await?;
         let decrypted =
             model::decrypt_document(T::SPEC, stored.as_bytes(), &keys, missing, &Path::ROOT);
-        match decrypted {
-            // Not a key missing from the vault: a handle that has no vault.
-            Err(Error::Field { path, source })
+        decrypted.map_err(|error| self.no_key_access(error))
+    }
+
+    /// A key missing on a handle that has no key vault is not missing from the vault.
+    fn no_key_access(&self, error: Error) -> Error {
+        match error {
+            Error::Field { path, source }
                 if self.encryption.is_none() && matches!(*source, Error::KeyNotFound { .. }) =>
             {
-                Err(Error::Field {
+                Error::Field {
                     path,
                     source: Box::new(Error::NoKeyAccess),
-                })
+                }
             }
             other => other,
         }
@@ -555,29 +558,33 @@ impl<T: Encrypted> EncryptedCollection<T> {
             .distinct(path.path(), filter)
             .await
             .map_err(self.driver_error("distinct"))?;
-        let mut decoded = Vec::with_capacity(values.len());
-        for value in values {
-            let value = match value {
-                Bson::Binary(binary) if binary.subtype == bson::spec::BinarySubtype::Encrypted => {
-                    let encryption = self.encryption.as_ref().ok_or_else(no_keys)?;
-                    encryption
-                        .decrypt(&binary)
-                        .await
-                        .map_err(|source| Error::Field {
-                            path: path.path().to_owned(),
-                            source: Box::new(source),
-                        })?
-                }
-                plain => plain,
-            };
-            decoded.push(
-                bson::deserialize_from_bson(value).map_err(|_| Error::Serde {
-                    model: T::SPEC.name,
-                    direction: "deserialize",
-                })?,
-            );
+        // The values as one document (`{ "0": .., "1": .. }`, an array's bytes), decrypted
+        // under the same rules as a stored document's field.
+        let mut document = Document::new();
+        for (index, value) in values.into_iter().enumerate() {
+            document.insert(index.to_string(), value);
         }
-        Ok(decoded)
+        let serialized = RawDocumentBuf::try_from(&document).map_err(|_| Error::Serde {
+            model: T::SPEC.name,
+            direction: "deserialize",
+        })?;
+        match T::SPEC.lookup(path.path()) {
+            model::Lookup::Encrypted(field, _) => {
+                let mut ids = HashSet::new();
+                model::keys_to_decrypt_values(
+                    &field,
+                    serialized.as_bytes(),
+                    path.path(),
+                    &mut ids,
+                )?;
+                let keys = self.keys_for_ids(ids).await?;
+                let plain =
+                    model::decrypt_values(&field, serialized.as_bytes(), &keys, path.path())
+                        .map_err(|error| self.no_key_access(error))?;
+                model::deserialize_values(T::SPEC.name, &plain)
+            }
+            _ => model::deserialize_values(T::SPEC.name, serialized.as_bytes()),
+        }
     }
 
     /// The model's CSFLE JSON Schema with its keys' UUIDs filled in from the key vault:

@@ -170,6 +170,68 @@ pub(crate) fn find<'a>(bytes: &'a [u8], key: &str) -> Result<Option<Element<'a>>
     Ok(None)
 }
 
+/// The deepest nesting of embedded documents and arrays accepted in a stored document:
+/// MongoDB's own limit.
+pub(crate) const MAX_DEPTH: usize = 100;
+
+/// Checks, without recursion, that the document `bytes` nests embedded documents,
+/// arrays and code-with-scope scopes at most `limit` levels below its root, and that
+/// the lengths on the way are consistent. `bson`'s deserializers recurse once per level:
+/// this bounds their stack use before they see the bytes.
+pub(crate) fn check_depth(bytes: &[u8], limit: usize) -> Result<()> {
+    let length = read_i32(bytes, 0)?;
+    if length != bytes.len() || length < 5 {
+        return Err(malformed());
+    }
+    // The end (offset of the trailing NUL) of every document being walked.
+    let mut ends: Vec<usize> = Vec::with_capacity(8);
+    let mut end = length - 1;
+    let mut at = 4;
+    loop {
+        if at >= end {
+            if at != end || bytes.get(end) != Some(&0) {
+                return Err(malformed());
+            }
+            at = end + 1;
+            match ends.pop() {
+                Some(outer) => end = outer,
+                None => return Ok(()),
+            }
+            continue;
+        }
+        let element_type = *bytes.get(at).ok_or_else(malformed)?;
+        at += 1;
+        at += cstring_len(bytes, at)?;
+        let len = value_len(bytes, element_type, at)?;
+        let value_end = at
+            .checked_add(len)
+            .filter(|&value_end| value_end <= end)
+            .ok_or_else(malformed)?;
+        // Where the embedded document starts, if the value holds one.
+        let inner = match element_type {
+            0x03 | 0x04 => Some(at),
+            // Code with scope: total length, code string, then the scope document.
+            0x0F => Some(at + 4 + 4 + read_i32(bytes, at + 4)?),
+            _ => None,
+        };
+        let Some(start) = inner else {
+            at = value_end;
+            continue;
+        };
+        let inner_len = read_i32(bytes, start)?;
+        let inner_end = start
+            .checked_add(inner_len)
+            .filter(|&inner_end| inner_len >= 5 && inner_end == value_end)
+            .ok_or_else(malformed)?;
+        if ends.len() >= limit {
+            return Err(Error::TooDeeplyNested { limit });
+        }
+        ends.push(end);
+        end = inner_end - 1;
+        at = start + 4;
+    }
+}
+
 /// Writes a document element by element. What it holds is zeroized if it is dropped
 /// unfinished (a decryption that failed half-way holds plaintext).
 pub(crate) struct Writer {

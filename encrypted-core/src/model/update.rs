@@ -5,10 +5,11 @@ use std::marker::PhantomData;
 use bson::{Bson, Document};
 use serde::Serialize;
 
-use super::filter::check_raw_filter;
+use super::codec::check_operand;
+use super::filter::{check_nested_value, refused};
 use super::path::{AnyPath, Plain, SetKind, SettablePath};
 use super::spec::{Lookup, ModelSpec};
-use crate::{Error, Result, plaintext};
+use crate::Result;
 
 /// An update of documents of model `R`.
 ///
@@ -128,49 +129,59 @@ impl<R> Update<R> {
     }
 }
 
-/// Checks a hand-written update: encrypted fields may only be `$set` to ciphertexts or
-/// `$unset`.
+/// Checks a hand-written update, every operator of it (fails closed):
+///
+/// - `$set` / `$setOnInsert` of an encrypted field: a ciphertext of the field's BSON type
+///   and algorithm; of a nested model: null or a document whose encrypted fields are such
+///   ciphertexts (errors name the full path, `insurance.policyNumber`);
+/// - `$unset`: any field;
+/// - `$rename` from or onto an encrypted field, a nested model with encrypted fields or
+///   a path inside an encrypted value: refused (a plaintext field renamed onto an
+///   encrypted path would store plaintext there);
+/// - `$inc`, `$mul`, `$min`, `$max`, `$bit`, `$currentDate`, `$push`, `$addToSet`,
+///   `$pull`, `$pullAll`, `$pop`: plaintext fields only;
+/// - anything else (an unknown operator, a replacement document): refused.
 pub(crate) fn check_raw_update(spec: &ModelSpec, update: &Document) -> Result<()> {
+    if !spec.has_encrypted_fields() {
+        return Ok(());
+    }
+    // Whether an update at `path` can write into something encrypted.
+    let reaches_encrypted = |path: &str| match spec.lookup(path) {
+        Lookup::Plain => false,
+        Lookup::Nested(model, _) => model.has_encrypted_fields(),
+        Lookup::Encrypted(..) | Lookup::InsideEncrypted => true,
+    };
     for (operator, fields) in update {
         let Bson::Document(fields) = fields else {
-            continue;
+            return Err(refused("", operator));
         };
         for (path, value) in fields {
-            let encrypted = match spec.lookup(path) {
-                Lookup::Plain => continue,
-                Lookup::Encrypted(..) => true,
-                Lookup::Nested(model, _) => {
-                    if !model.has_encrypted_fields() {
-                        continue;
-                    }
-                    false
-                }
-            };
             match operator.as_str() {
                 "$unset" => {}
-                "$set" | "$setOnInsert" if encrypted => {
-                    if !matches!(value, Bson::Binary(b) if b.subtype == bson::spec::BinarySubtype::Encrypted)
-                    {
-                        return Err(Error::UnencryptedField {
-                            path: path.clone(),
-                            found: plaintext::type_name(value.element_type()),
-                        });
+                "$set" | "$setOnInsert" => match spec.lookup(path) {
+                    Lookup::Plain => {}
+                    Lookup::Encrypted(field, _) => check_operand(&field, value, path)?,
+                    Lookup::InsideEncrypted => return Err(refused(path, operator)),
+                    Lookup::Nested(model, _) => check_nested_value(model, path, value)?,
+                },
+                "$rename" => {
+                    if reaches_encrypted(path) {
+                        return Err(refused(path, operator));
+                    }
+                    let Bson::String(target) = value else {
+                        return Err(refused(path, operator));
+                    };
+                    if reaches_encrypted(target) {
+                        return Err(refused(target, operator));
                     }
                 }
-                "$set" | "$setOnInsert" => {
-                    // A nested model written whole: check what it says of its fields.
-                    if let Bson::Document(nested) = value
-                        && let Lookup::Nested(model, _) = spec.lookup(path)
-                    {
-                        check_raw_filter(model, nested)?;
+                "$inc" | "$mul" | "$min" | "$max" | "$bit" | "$currentDate" | "$push"
+                | "$addToSet" | "$pull" | "$pullAll" | "$pop" => {
+                    if reaches_encrypted(path) {
+                        return Err(refused(path, operator));
                     }
                 }
-                other => {
-                    return Err(Error::UnsupportedOperator {
-                        path: path.clone(),
-                        operator: other.to_owned(),
-                    });
-                }
+                other => return Err(refused("", other)),
             }
         }
     }
