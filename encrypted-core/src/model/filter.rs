@@ -437,3 +437,97 @@ pub(crate) fn check_nested_value(model: &ModelSpec, path: &str, value: &Bson) ->
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::*;
+    use crate::Algorithm;
+    use crate::model::update::tests::{PATIENT, ciphertext};
+
+    fn refused(filter: Document) -> Error {
+        match check_raw_filter(&PATIENT, &filter) {
+            Err(error) => error,
+            Ok(()) => panic!("{filter} was not refused"),
+        }
+    }
+
+    #[test]
+    fn finding_11_document_operands_on_a_parent_of_an_encrypted_field_are_refused() {
+        let plain = doc! { "provider": "MaestCare", "policyNumber": 123142 };
+        for filter in [
+            doc! { "insurance": plain.clone() },
+            doc! { "insurance": { "$eq": plain.clone() } },
+            doc! { "insurance": { "$ne": plain.clone() } },
+            doc! { "insurance": { "$in": [plain.clone()] } },
+            doc! { "$or": [ { "name": "x" }, { "insurance": { "$nin": [plain.clone()] } } ] },
+        ] {
+            let error = refused(filter);
+            assert!(
+                matches!(&error, Error::UnencryptedField { path, .. } if path == "insurance.policyNumber"),
+                "{error}"
+            );
+        }
+        let error = refused(doc! { "insurance": { "$elemMatch": { "policyNumber": 1 } } });
+        assert!(
+            matches!(error, Error::UnsupportedOperator { .. }),
+            "{error}"
+        );
+        // A document whose encrypted field is a ciphertext of the right kind is fine.
+        let encrypted = doc! { "provider": "MaestCare", "policyNumber": ciphertext(Bson::Int32(123142), Algorithm::Deterministic) };
+        check_raw_filter(&PATIENT, &doc! { "insurance": { "$in": [encrypted] } }).unwrap();
+        check_raw_filter(&PATIENT, &doc! { "insurance": { "$exists": true } }).unwrap();
+    }
+
+    #[test]
+    fn finding_11_expr_type_and_unknown_operators_are_refused() {
+        for filter in [
+            doc! { "$expr": { "$eq": ["$ssn", 241014209] } },
+            doc! { "$and": [ { "$expr": { "$eq": ["$insurance.policyNumber", 1] } } ] },
+            doc! { "$where": "this.ssn == 1" },
+            doc! { "$jsonSchema": { "properties": { "ssn": { "bsonType": "int" } } } },
+            doc! { "$nonsense": 1 },
+            doc! { "ssn": { "$type": "int" } },
+            doc! { "insurance.policyNumber": { "$type": "binData" } },
+            doc! { "bloodType": { "$regex": "^O" } },
+            doc! { "ssn": { "$not": { "$eq": 1 } } },
+            doc! { "ssn": { "$gt": ciphertext(Bson::Int32(1), Algorithm::Deterministic) } },
+            doc! { "bloodType.x": 1 },
+        ] {
+            let error = refused(filter.clone());
+            assert!(
+                matches!(error, Error::UnsupportedOperator { .. }),
+                "{filter}: {error}"
+            );
+        }
+        assert_eq!(
+            refused(doc! { "$expr": true }).to_string(),
+            "operator `$expr` cannot be used on a model with encrypted fields (it could reach them unchecked)"
+        );
+        check_raw_filter(
+            &PATIENT,
+            &doc! { "ssn": { "$exists": false }, "name": { "$regex": "^J" } },
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn finding_11_ciphertext_operands_must_have_the_fields_type_and_algorithm() {
+        let good = ciphertext(Bson::Int32(1), Algorithm::Deterministic);
+        check_raw_filter(&PATIENT, &doc! { "ssn": good.clone() }).unwrap();
+        check_raw_filter(&PATIENT, &doc! { "ssn": { "$in": [good, Bson::Null] } }).unwrap();
+        for wrong in [
+            ciphertext(Bson::Int64(1), Algorithm::Deterministic),
+            ciphertext(Bson::Int32(1), Algorithm::Random),
+        ] {
+            let error = refused(doc! { "ssn": { "$in": [wrong] } });
+            assert!(
+                matches!(&error, Error::Field { path, source } if path == "ssn" && matches!(**source, Error::CiphertextMismatch { .. })),
+                "{error}"
+            );
+        }
+        let error = refused(doc! { "ssn": { "$eq": { "a": 1 } } });
+        assert!(matches!(error, Error::UnencryptedField { .. }), "{error}");
+    }
+}

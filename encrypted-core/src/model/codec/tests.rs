@@ -344,7 +344,10 @@ fn finding_14_garbage_ciphertext_is_malformed_before_any_key_lookup() {
     assert!(ids.is_empty());
     for missing in [MissingKeys::Fail, MissingKeys::Seal] {
         let error = decrypt_wide(&stored, &Keys::default(), missing).unwrap_err();
-        assert!(error.to_string().contains("malformed ciphertext"), "{error}");
+        assert!(
+            error.to_string().contains("malformed ciphertext"),
+            "{error}"
+        );
     }
 }
 
@@ -479,7 +482,7 @@ fn finding_16_mongodbs_hundred_levels_still_decode() {
     let plain = nested_document(100);
     let deep: Deep = crate::model::deserialize_decrypted(&WIDE, &plain).unwrap();
     assert_eq!(deep.name, "deep");
-    let error = crate::model::deserialize_decrypted::<Deep>(&WIDE, &nested_document(101))
-        .unwrap_err();
+    let error =
+        crate::model::deserialize_decrypted::<Deep>(&WIDE, &nested_document(101)).unwrap_err();
     assert!(matches!(error, Error::TooDeeplyNested { .. }), "{error}");
 }
