@@ -293,6 +293,21 @@ pub enum Error {
         source: Box<mongodb::error::Error>,
     },
 
+    /// `insertMany` failed part-way (a write error, a lost connection): `inserted` of the
+    /// `total` documents are stored, counted by the `_id`s sent, or `None` when they could
+    /// not be counted (the server is unreachable).
+    #[error("insertMany on `{namespace}` failed after storing {} of {total} documents: {source}", .inserted.map_or_else(|| "an unknown number".to_owned(), |n| n.to_string()))]
+    PartialInsert {
+        /// The collection's namespace.
+        namespace: String,
+        /// How many of the documents are stored.
+        inserted: Option<u64>,
+        /// How many documents were sent.
+        total: usize,
+        /// The driver's error.
+        source: Box<mongodb::error::Error>,
+    },
+
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Randomness(getrandom::Error),
