@@ -11,7 +11,6 @@ use bson::{Bson, Document, RawDocumentBuf};
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use mongodb::Collection;
 use mongodb::results::{DeleteResult, InsertManyResult, InsertOneResult, UpdateResult};
-use zeroize::Zeroize;
 
 use crate::model::{
     self, DistinctPath, Encrypted, Filter, MissingKeys, Path, RootModel, SetKind, Update,
@@ -270,10 +269,9 @@ impl<T: Encrypted> EncryptedCollection<T> {
             model::Lookup::Nested(_, key) => key,
             _ => None,
         };
-        let mut plain =
-            bson::serialize_to_vec(&document).map_err(|error| Error::UnencodableValue {
-                reason: error.to_string(),
-            })?;
+        let plain = model::serialize_zeroizing(&document).map_err(|_| Error::UnencodableValue {
+            reason: "the nested document cannot be serialized to BSON".to_owned(),
+        })?;
         let encrypted = self
             .encrypt_serialized(nested, &plain, inherited)
             .await
@@ -287,7 +285,7 @@ impl<T: Encrypted> EncryptedCollection<T> {
                 },
                 other => other,
             });
-        plain.zeroize();
+        drop(plain);
         let encrypted = RawDocumentBuf::from_bytes(encrypted?)
             .and_then(|raw| Document::try_from(raw.as_ref()))
             .map_err(|error| Error::UnencodableValue {
@@ -376,31 +374,22 @@ impl<T: Encrypted> EncryptedCollection<T> {
 
     /// Encrypts models, loading the keys they need once.
     async fn encode_all(&self, values: &[impl Borrow<T>]) -> Result<Vec<RawDocumentBuf>> {
-        struct Plain(Vec<u8>);
-        impl Drop for Plain {
-            fn drop(&mut self) {
-                self.0.zeroize();
-            }
-        }
         let mut plain = Vec::with_capacity(values.len());
         let mut needed = HashSet::new();
         for value in values {
-            let bytes =
-                Plain(
-                    bson::serialize_to_vec(value.borrow()).map_err(|_| Error::Serde {
-                        model: T::SPEC.name,
-                        direction: "serialize",
-                    })?,
-                );
-            model::keys_to_encrypt(T::SPEC, &bytes.0, None, &Path::ROOT, &mut needed)?;
+            // Allocated once at its final size and zeroized when dropped.
+            let bytes = model::serialize_zeroizing(value.borrow()).map_err(|_| Error::Serde {
+                model: T::SPEC.name,
+                direction: "serialize",
+            })?;
+            model::keys_to_encrypt(T::SPEC, &bytes, None, &Path::ROOT, &mut needed)?;
             plain.push(bytes);
         }
         let keys = self.keys_for_refs(needed).await?;
         plain
             .iter()
             .map(|bytes| {
-                let encrypted =
-                    model::encrypt_document(T::SPEC, &bytes.0, None, &keys, &Path::ROOT)?;
+                let encrypted = model::encrypt_document(T::SPEC, &bytes, None, &keys, &Path::ROOT)?;
                 RawDocumentBuf::from_bytes(encrypted).map_err(|_| Error::Serde {
                     model: T::SPEC.name,
                     direction: "serialize",

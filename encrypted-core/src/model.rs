@@ -13,6 +13,7 @@ mod path;
 mod protected;
 mod raw;
 mod schema;
+mod size;
 mod spec;
 mod update;
 
@@ -31,6 +32,7 @@ pub(crate) use codec::{
     MissingKeys, Path, decrypt_document, decrypt_values, encrypt_document, keys_to_decrypt,
     keys_to_decrypt_values, keys_to_encrypt,
 };
+pub(crate) use size::serialize_zeroizing;
 pub(crate) use spec::Lookup;
 pub(crate) use update::check_raw_update;
 
@@ -105,13 +107,13 @@ pub trait RootModel: Encrypted {}
 /// a missing key, a type that does not match the schema, or a value the spec forbids, each
 /// naming its field.
 pub fn encode<T: Encrypted>(value: &T, keys: &Keys) -> crate::Result<bson::RawDocumentBuf> {
-    use zeroize::Zeroize;
-    let mut plain = bson::serialize_to_vec(value).map_err(|_| crate::Error::Serde {
+    // Allocated once at its final size and zeroized when dropped.
+    let plain = serialize_zeroizing(value).map_err(|_| crate::Error::Serde {
         model: T::SPEC.name,
         direction: "serialize",
     })?;
     let encrypted = encrypt_document(T::SPEC, &plain, None, keys, &Path::ROOT);
-    plain.zeroize();
+    drop(plain);
     bson::RawDocumentBuf::from_bytes(encrypted?).map_err(|_| crate::Error::Serde {
         model: T::SPEC.name,
         direction: "serialize",
