@@ -389,7 +389,7 @@ impl<T: Encrypted> EncryptedCollection<T> {
         plain
             .iter()
             .map(|bytes| {
-                let encrypted = model::encrypt_document(T::SPEC, &bytes, None, &keys, &Path::ROOT)?;
+                let encrypted = model::encrypt_document(T::SPEC, bytes, None, &keys, &Path::ROOT)?;
                 RawDocumentBuf::from_bytes(encrypted).map_err(|_| Error::Serde {
                     model: T::SPEC.name,
                     direction: "serialize",
