@@ -516,11 +516,17 @@ impl<T: Encrypted> EncryptedCollection<T> {
     }
 
     /// Applies a hand-written update document to the models matching `filter`, after
-    /// checking it: an encrypted field may only be `$set` to a ciphertext or `$unset`.
+    /// checking every operator of it (fail closed): an encrypted field may only be `$set`
+    /// (or `$setOnInsert`) to a ciphertext of its BSON type and algorithm, or `$unset`; a
+    /// nested model's field only to a document whose encrypted fields are such
+    /// ciphertexts; `$rename` from or onto anything encrypted, the other operators
+    /// (`$inc`, `$push`, `$min`, `$currentDate`, ...) on anything encrypted, and unknown
+    /// operators are refused. (Pipeline updates cannot be expressed with a `Document`.)
     ///
     /// # Errors
     ///
-    /// [`Error::UnencryptedField`], [`Error::UnsupportedOperator`], [`Error::Collection`].
+    /// [`Error::UnencryptedField`], [`Error::UnsupportedOperator`], [`Error::Field`] with
+    /// [`Error::CiphertextMismatch`] (each naming the full path), [`Error::Collection`].
     pub async fn update_many_raw(
         &self,
         filter: Filter<T>,
