@@ -692,3 +692,343 @@ async fn insert_many_sends_everything_or_nothing() {
     assert_eq!(notes.count_documents(Filter::all()).await.unwrap(), 0);
     setup.drop().await;
 }
+
+/// A stored Jon Doe and a plain handle on the same collection.
+async fn planted(
+    purpose: &str,
+) -> (
+    Setup,
+    EncryptedCollection<Patient>,
+    mongodb::Collection<Document>,
+) {
+    let setup = Setup::new(purpose).await;
+    let patients = setup.patients();
+    patients.insert_one(&jon_doe()).await.unwrap();
+    let plain = setup.db.collection::<Document>("patients");
+    (setup, patients, plain)
+}
+
+async fn ciphertext(setup: &Setup, value: Bson, algorithm: encrypted::Algorithm) -> bson::Binary {
+    setup
+        .encryption
+        .encrypt(value, "medco-key".into(), algorithm)
+        .await
+        .unwrap()
+}
+
+fn mismatch_at(error: &Error, expected_path: &str) -> bool {
+    matches!(error, Error::Field { path, source } if path == expected_path && matches!(**source, Error::CiphertextMismatch { .. }))
+}
+
+#[tokio::test]
+async fn finding_8_int64_and_random_ciphertexts_in_an_int32_deterministic_field_are_refused() {
+    let (setup, patients, plain) = planted("coll_f8").await;
+    for (value, algorithm) in [
+        (Bson::Int64(241014209), encrypted::Algorithm::Deterministic),
+        (Bson::Int32(241014209), encrypted::Algorithm::Random),
+    ] {
+        let planted = ciphertext(&setup, value, algorithm).await;
+        plain
+            .update_one(doc! {}, doc! { "$set": { "ssn": planted } })
+            .await
+            .unwrap();
+        let error = patients.find_one(Filter::all()).await.unwrap_err();
+        assert!(mismatch_at(&error, "ssn"), "{error}");
+        let error = patients
+            .find(Filter::all())
+            .await
+            .unwrap()
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
+        assert!(mismatch_at(&error, "ssn"), "{error}");
+        let error = patients
+            .distinct(Patient::fields().ssn(), Filter::all())
+            .await
+            .unwrap_err();
+        assert!(mismatch_at(&error, "ssn"), "{error}");
+        // A view leaves the field sealed and shows the rest.
+        let view = patients
+            .find_one_view(Filter::all())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(view.ssn.is_sealed());
+        assert_eq!(view.name, "Jon Doe");
+    }
+    setup.drop().await;
+}
+
+#[tokio::test]
+async fn finding_9_distinct_refuses_plaintext_planted_in_an_encrypted_field() {
+    let (setup, patients, plain) = planted("coll_f9").await;
+    plain
+        .insert_one(doc! { "name": "Planted", "ssn": 5, "insurance": { "provider": "x", "policyNumber": 7 } })
+        .await
+        .unwrap();
+    let error = patients
+        .distinct(Patient::fields().ssn(), Filter::all())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::UnencryptedField { path, found: "int" } if path == "ssn"),
+        "{error}"
+    );
+    let error = patients
+        .distinct(
+            Patient::fields().insurance().fields().policy_number(),
+            Filter::all(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::UnencryptedField { path, .. } if path == "insurance.policyNumber"),
+        "{error}"
+    );
+    // Without the planted document, distinct still decrypts.
+    plain.delete_one(doc! { "name": "Planted" }).await.unwrap();
+    let ssns = patients
+        .distinct(Patient::fields().ssn(), Filter::all())
+        .await
+        .unwrap();
+    assert_eq!(ssns, [241014209]);
+    setup.drop().await;
+}
+
+#[tokio::test]
+async fn finding_10_update_many_raw_refuses_rename_onto_an_encrypted_path() {
+    let (setup, patients, plain) = planted("coll_f10").await;
+    for update in [
+        doc! { "$rename": { "name": "ssn" } },
+        doc! { "$rename": { "name": "insurance.policyNumber" } },
+        doc! { "$max": { "ssn": 1 } },
+        doc! { "$setOnInsert": { "bloodType": "O+" } },
+        doc! { "$currentDate": { "insurance": true } },
+    ] {
+        let error = patients
+            .update_many_raw(Filter::all(), update.clone())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::UnsupportedOperator { .. } | Error::UnencryptedField { .. }
+            ),
+            "{update}: {error}"
+        );
+    }
+    let error = patients
+        .update_many_raw(
+            Filter::all(),
+            doc! { "$set": { "insurance": { "provider": "x", "policyNumber": 1 } } },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::UnencryptedField { path, .. } if path == "insurance.policyNumber"),
+        "{error}"
+    );
+    // Nothing was written: the document still decodes as it was.
+    assert_eq!(
+        patients.find_one(Filter::all()).await.unwrap(),
+        Some(jon_doe())
+    );
+    assert!(is_ciphertext(
+        plain.find_one(doc! {}).await.unwrap().unwrap().get("ssn")
+    ));
+    setup.drop().await;
+}
+
+#[tokio::test]
+async fn finding_11_raw_filters_comparing_a_parent_document_or_using_expr_are_refused() {
+    let (setup, patients, _plain) = planted("coll_f11").await;
+    let insurance = doc! { "provider": "MaestCare", "policyNumber": 123142 };
+    for filter in [
+        doc! { "insurance": { "$eq": insurance.clone() } },
+        doc! { "insurance": { "$in": [insurance.clone()] } },
+    ] {
+        let error = patients.find_one(Filter::raw(filter)).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::UnencryptedField { path, .. } if path == "insurance.policyNumber"),
+            "{error}"
+        );
+    }
+    for filter in [
+        doc! { "$expr": { "$eq": ["$ssn", 241014209] } },
+        doc! { "ssn": { "$type": "int" } },
+    ] {
+        let error = patients
+            .count_documents(Filter::raw(filter))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::UnsupportedOperator { .. }),
+            "{error}"
+        );
+    }
+    // The same parent comparison with the stored ciphertext is a query that works.
+    let policy = ciphertext(
+        &setup,
+        Bson::Int32(123142),
+        encrypted::Algorithm::Deterministic,
+    )
+    .await;
+    let found = patients
+        .find_one(Filter::raw(
+            doc! { "insurance": { "$eq": { "provider": "MaestCare", "policyNumber": policy } } },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(found, Some(jon_doe()));
+    setup.drop().await;
+}
+
+#[tokio::test]
+async fn finding_14_errors_name_the_field_and_say_what_is_wrong() {
+    let (setup, patients, plain) = planted("coll_f14").await;
+    // Garbage subtype-6 bytes: malformed, not "no data key".
+    let garbage = bson::Binary {
+        subtype: BinarySubtype::Encrypted,
+        bytes: vec![1; 40],
+    };
+    plain
+        .update_one(doc! {}, doc! { "$set": { "bloodType": garbage } })
+        .await
+        .unwrap();
+    let error = patients.find_one(Filter::all()).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Field { path, source } if path == "bloodType" && matches!(**source, Error::MalformedCiphertext { .. })),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("malformed ciphertext"),
+        "{error}"
+    );
+
+    // One tampered field: the view seals it and shows the rest.
+    patients.delete_many(Filter::all()).await.unwrap();
+    patients.insert_one(&jon_doe()).await.unwrap();
+    let stored = plain.find_one(doc! {}).await.unwrap().unwrap();
+    let Some(Bson::Binary(mut binary)) = stored.get("bloodType").cloned() else {
+        panic!("not encrypted");
+    };
+    let last = binary.bytes.len() - 1;
+    binary.bytes[last] ^= 1;
+    plain
+        .update_one(doc! {}, doc! { "$set": { "bloodType": binary } })
+        .await
+        .unwrap();
+    let view = patients
+        .find_one_view(Filter::all())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(view.blood_type.is_sealed());
+    assert_eq!(view.ssn.revealed(), Some(&241014209));
+
+    // A missing encrypted field is named.
+    plain
+        .update_one(doc! {}, doc! { "$unset": { "insurance.policyNumber": "" } })
+        .await
+        .unwrap();
+    plain
+        .update_one(
+            doc! {},
+            doc! { "$set": { "bloodType": stored.get("bloodType").unwrap() } },
+        )
+        .await
+        .unwrap();
+    let error = patients.find_one(Filter::all()).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Field { path, source } if path == "insurance.policyNumber" && matches!(**source, Error::MissingField)),
+        "{error}"
+    );
+
+    // A failed insert_many says how many documents were stored.
+    patients.delete_many(Filter::all()).await.unwrap();
+    plain
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! { "name": 1 })
+                .options(
+                    mongodb::options::IndexOptions::builder()
+                        .unique(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .await
+        .unwrap();
+    let mut batch: Vec<Patient> = (1..=5).map(patient).collect();
+    batch[3].name = batch[0].name.clone();
+    let error = patients.insert_many(&batch).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::PartialInsert {
+                inserted: Some(3),
+                total: 5,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("after storing 3 of 5 documents"),
+        "{error}"
+    );
+    setup.drop().await;
+}
+
+#[tokio::test]
+async fn finding_16_a_document_nested_a_thousand_levels_deep_is_refused_not_an_abort() {
+    let (setup, _patients, _plain) = planted("coll_f16").await;
+    // Jon Doe as stored, with a plaintext field nested 1000 levels deep (built as bytes:
+    // no recursion on this thread).
+    let mut raw = setup
+        .db
+        .collection::<bson::RawDocumentBuf>("patients")
+        .find_one(doc! {})
+        .await
+        .unwrap()
+        .unwrap();
+    let mut deep = bson::rawdoc! { "a": 1 };
+    for _ in 1..1000 {
+        let mut outer = bson::RawDocumentBuf::new();
+        outer.append(bson::raw::cstr!("a"), deep);
+        deep = outer;
+    }
+    raw.append(bson::raw::cstr!("extra"), deep);
+    // Decoded on a thread with a tokio worker's 2 MiB stack.
+    let encryption = setup.encryption.clone();
+    let db = setup.db.clone();
+    let decoded = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    let patients = EncryptedCollection::<Patient>::new(
+                        &db.collection::<Document>("patients"),
+                        &encryption,
+                    );
+                    (
+                        patients.decode(raw.clone()).await.map(drop),
+                        patients.decode_view(raw).await.map(drop),
+                    )
+                })
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    for result in [decoded.0, decoded.1] {
+        let error = result.unwrap_err();
+        assert!(
+            matches!(error, Error::TooDeeplyNested { limit: 100 }),
+            "{error}"
+        );
+    }
+    setup.drop().await;
+}

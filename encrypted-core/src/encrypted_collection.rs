@@ -11,7 +11,6 @@ use bson::{Bson, Document, RawDocumentBuf};
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use mongodb::Collection;
 use mongodb::results::{DeleteResult, InsertManyResult, InsertOneResult, UpdateResult};
-use zeroize::Zeroize;
 
 use crate::model::{
     self, DistinctPath, Encrypted, Filter, MissingKeys, Path, RootModel, SetKind, Update,
@@ -162,23 +161,22 @@ impl<T: Encrypted> EncryptedCollection<T> {
     /// As [`model::decode`], and key vault or KMS errors while loading its keys.
     pub async fn decode(&self, stored: RawDocumentBuf) -> Result<T> {
         let plain = self.decrypt(&stored, MissingKeys::Fail).await?;
-        bson::deserialize_from_slice(&plain).map_err(|_| Error::Serde {
-            model: T::SPEC.name,
-            direction: "deserialize",
-        })
+        model::deserialize_decrypted(T::SPEC, &plain)
     }
 
     /// Decrypts what it can of one stored document and deserializes its view.
     ///
+    /// An encrypted field whose ciphertext cannot be opened (no key, a ciphertext of
+    /// another type or algorithm, one that is not authentic) stays sealed; plaintext or
+    /// a malformed ciphertext in an encrypted field is still an error.
+    ///
     /// # Errors
     ///
-    /// As [`EncryptedCollection::decode`], except that a missing key is not an error.
+    /// As [`EncryptedCollection::decode`], except that a field that cannot be opened is
+    /// not an error.
     pub async fn decode_view(&self, stored: RawDocumentBuf) -> Result<T::View> {
         let plain = self.decrypt(&stored, MissingKeys::Seal).await?;
-        bson::deserialize_from_slice(&plain).map_err(|_| Error::Serde {
-            model: T::SPEC.name,
-            direction: "deserialize",
-        })
+        model::deserialize_decrypted(T::SPEC, &plain)
     }
 
     async fn decrypt(
@@ -187,19 +185,23 @@ impl<T: Encrypted> EncryptedCollection<T> {
         missing: MissingKeys,
     ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
         let mut ids = HashSet::new();
-        model::keys_to_decrypt(T::SPEC, stored.as_bytes(), &mut ids)?;
+        model::keys_to_decrypt(T::SPEC, stored.as_bytes(), &Path::ROOT, &mut ids)?;
         let keys = self.keys_for_ids(ids).await?;
         let decrypted =
             model::decrypt_document(T::SPEC, stored.as_bytes(), &keys, missing, &Path::ROOT);
-        match decrypted {
-            // Not a key missing from the vault: a handle that has no vault.
-            Err(Error::Field { path, source })
+        decrypted.map_err(|error| self.no_key_access(error))
+    }
+
+    /// A key missing on a handle that has no key vault is not missing from the vault.
+    fn no_key_access(&self, error: Error) -> Error {
+        match error {
+            Error::Field { path, source }
                 if self.encryption.is_none() && matches!(*source, Error::KeyNotFound { .. }) =>
             {
-                Err(Error::Field {
+                Error::Field {
                     path,
                     source: Box::new(Error::NoKeyAccess),
-                })
+                }
             }
             other => other,
         }
@@ -267,7 +269,7 @@ impl<T: Encrypted> EncryptedCollection<T> {
             model::Lookup::Nested(_, key) => key,
             _ => None,
         };
-        let mut plain = bson::serialize_to_vec(&document)
+        let plain = model::serialize_zeroizing(&document)
             .map_err(|error| crate::plaintext::unencodable_bson(&error))?;
         let encrypted = self
             .encrypt_serialized(nested, &plain, inherited)
@@ -282,7 +284,7 @@ impl<T: Encrypted> EncryptedCollection<T> {
                 },
                 other => other,
             });
-        plain.zeroize();
+        drop(plain);
         let encrypted = RawDocumentBuf::from_bytes(encrypted?)
             .and_then(|raw| Document::try_from(raw.as_ref()))
             .map_err(|error| crate::plaintext::unencodable_bson(&error))?;
@@ -306,50 +308,85 @@ impl<T: Encrypted> EncryptedCollection<T> {
     /// Inserts many models, in order, as one `insertMany`.
     ///
     /// Every model is encrypted (the keys they need loaded once) before anything is sent:
-    /// if one cannot be encrypted, nothing is inserted.
+    /// if one cannot be encrypted, nothing is inserted. A model without an `_id` is given
+    /// an `ObjectId` here, so that a failure part-way can say how many were stored.
     ///
     /// # Errors
     ///
-    /// As [`EncryptedCollection::insert_one`].
+    /// As [`EncryptedCollection::insert_one`]; [`Error::PartialInsert`], saying how many
+    /// documents are stored, when the server fails part-way.
     pub async fn insert_many(
         &self,
         values: impl IntoIterator<Item = impl Borrow<T>>,
     ) -> Result<InsertManyResult> {
         let values: Vec<_> = values.into_iter().collect();
-        let documents = self.encode_all(&values).await?;
-        self.collection
-            .insert_many(documents)
-            .await
-            .map_err(self.driver_error("insertMany"))
+        let mut documents = self.encode_all(&values).await?;
+        // Every document gets its `_id` here (first, as the driver would put it), so that
+        // after a failure the stored ones can be counted.
+        let mut ids = Vec::with_capacity(documents.len());
+        for document in &mut documents {
+            match document.get("_id") {
+                Ok(Some(id)) => ids.push(Bson::try_from(id).map_err(|_| Error::Serde {
+                    model: T::SPEC.name,
+                    direction: "serialize",
+                })?),
+                _ => {
+                    let id = bson::oid::ObjectId::new();
+                    let mut with_id = RawDocumentBuf::new();
+                    with_id.append(bson::raw::cstr!("_id"), id);
+                    for element in document.iter_elements() {
+                        let element = element.map_err(|_| Error::Serde {
+                            model: T::SPEC.name,
+                            direction: "serialize",
+                        })?;
+                        let value = element.value().map_err(|_| Error::Serde {
+                            model: T::SPEC.name,
+                            direction: "serialize",
+                        })?;
+                        with_id.append(element.key(), value);
+                    }
+                    *document = with_id;
+                    ids.push(Bson::ObjectId(id));
+                }
+            }
+        }
+        let total = documents.len();
+        match self.collection.insert_many(documents).await {
+            Ok(result) => Ok(result),
+            Err(source) => {
+                let inserted = self
+                    .collection
+                    .count_documents(bson::doc! { "_id": { "$in": ids } })
+                    .await
+                    .ok();
+                Err(Error::PartialInsert {
+                    namespace: self.namespace(),
+                    inserted,
+                    total,
+                    source: Box::new(source),
+                })
+            }
+        }
     }
 
     /// Encrypts models, loading the keys they need once.
     async fn encode_all(&self, values: &[impl Borrow<T>]) -> Result<Vec<RawDocumentBuf>> {
-        struct Plain(Vec<u8>);
-        impl Drop for Plain {
-            fn drop(&mut self) {
-                self.0.zeroize();
-            }
-        }
         let mut plain = Vec::with_capacity(values.len());
         let mut needed = HashSet::new();
         for value in values {
-            let bytes =
-                Plain(
-                    bson::serialize_to_vec(value.borrow()).map_err(|_| Error::Serde {
-                        model: T::SPEC.name,
-                        direction: "serialize",
-                    })?,
-                );
-            model::keys_to_encrypt(T::SPEC, &bytes.0, None, &Path::ROOT, &mut needed)?;
+            // Allocated once at its final size and zeroized when dropped.
+            let bytes = model::serialize_zeroizing(value.borrow()).map_err(|_| Error::Serde {
+                model: T::SPEC.name,
+                direction: "serialize",
+            })?;
+            model::keys_to_encrypt(T::SPEC, &bytes, None, &Path::ROOT, &mut needed)?;
             plain.push(bytes);
         }
         let keys = self.keys_for_refs(needed).await?;
         plain
             .iter()
             .map(|bytes| {
-                let encrypted =
-                    model::encrypt_document(T::SPEC, &bytes.0, None, &keys, &Path::ROOT)?;
+                let encrypted = model::encrypt_document(T::SPEC, bytes, None, &keys, &Path::ROOT)?;
                 RawDocumentBuf::from_bytes(encrypted).map_err(|_| Error::Serde {
                     model: T::SPEC.name,
                     direction: "serialize",
@@ -476,11 +513,17 @@ impl<T: Encrypted> EncryptedCollection<T> {
     }
 
     /// Applies a hand-written update document to the models matching `filter`, after
-    /// checking it: an encrypted field may only be `$set` to a ciphertext or `$unset`.
+    /// checking every operator of it (fail closed): an encrypted field may only be `$set`
+    /// (or `$setOnInsert`) to a ciphertext of its BSON type and algorithm, or `$unset`; a
+    /// nested model's field only to a document whose encrypted fields are such
+    /// ciphertexts; `$rename` from or onto anything encrypted, the other operators
+    /// (`$inc`, `$push`, `$min`, `$currentDate`, ...) on anything encrypted, and unknown
+    /// operators are refused. (Pipeline updates cannot be expressed with a `Document`.)
     ///
     /// # Errors
     ///
-    /// [`Error::UnencryptedField`], [`Error::UnsupportedOperator`], [`Error::Collection`].
+    /// [`Error::UnencryptedField`], [`Error::UnsupportedOperator`], [`Error::Field`] with
+    /// [`Error::CiphertextMismatch`] (each naming the full path), [`Error::Collection`].
     pub async fn update_many_raw(
         &self,
         filter: Filter<T>,
@@ -551,29 +594,33 @@ impl<T: Encrypted> EncryptedCollection<T> {
             .distinct(path.path(), filter)
             .await
             .map_err(self.driver_error("distinct"))?;
-        let mut decoded = Vec::with_capacity(values.len());
-        for value in values {
-            let value = match value {
-                Bson::Binary(binary) if binary.subtype == bson::spec::BinarySubtype::Encrypted => {
-                    let encryption = self.encryption.as_ref().ok_or_else(no_keys)?;
-                    encryption
-                        .decrypt(&binary)
-                        .await
-                        .map_err(|source| Error::Field {
-                            path: path.path().to_owned(),
-                            source: Box::new(source),
-                        })?
-                }
-                plain => plain,
-            };
-            decoded.push(
-                bson::deserialize_from_bson(value).map_err(|_| Error::Serde {
-                    model: T::SPEC.name,
-                    direction: "deserialize",
-                })?,
-            );
+        // The values as one document (`{ "0": .., "1": .. }`, an array's bytes), decrypted
+        // under the same rules as a stored document's field.
+        let mut document = Document::new();
+        for (index, value) in values.into_iter().enumerate() {
+            document.insert(index.to_string(), value);
         }
-        Ok(decoded)
+        let serialized = RawDocumentBuf::try_from(&document).map_err(|_| Error::Serde {
+            model: T::SPEC.name,
+            direction: "deserialize",
+        })?;
+        match T::SPEC.lookup(path.path()) {
+            model::Lookup::Encrypted(field, _) => {
+                let mut ids = HashSet::new();
+                model::keys_to_decrypt_values(
+                    &field,
+                    serialized.as_bytes(),
+                    path.path(),
+                    &mut ids,
+                )?;
+                let keys = self.keys_for_ids(ids).await?;
+                let plain =
+                    model::decrypt_values(&field, serialized.as_bytes(), &keys, path.path())
+                        .map_err(|error| self.no_key_access(error))?;
+                model::deserialize_values(T::SPEC.name, &plain)
+            }
+            _ => model::deserialize_values(T::SPEC.name, serialized.as_bytes()),
+        }
     }
 
     /// The model's CSFLE JSON Schema with its keys' UUIDs filled in from the key vault:

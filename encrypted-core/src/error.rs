@@ -271,6 +271,37 @@ pub enum Error {
         found: &'static str,
     },
 
+    /// A field's ciphertext is not what the model's schema declares for the field: it
+    /// holds a value of another BSON type (an int32 ciphertext in an int64 field), or was
+    /// made with the other algorithm (a random ciphertext in a deterministic field, which
+    /// equality queries would never find). Checked before any key lookup or decryption;
+    /// reported inside [`Error::Field`]. A view leaves such a field sealed.
+    #[error("{}", ciphertext_mismatch_message(*.found_type, *.found_algorithm, *.expected_type, *.expected_algorithm))]
+    CiphertextMismatch {
+        /// The BSON type the model declares for the field.
+        expected_type: ElementType,
+        /// The original BSON type written in the ciphertext's header.
+        found_type: ElementType,
+        /// The algorithm the model declares for the field.
+        expected_algorithm: Algorithm,
+        /// The algorithm written in the ciphertext's header.
+        found_algorithm: Algorithm,
+    },
+
+    /// A stored document has no value for a field the model requires (reported inside
+    /// [`Error::Field`], which names it), and the Rust type does not supply a default.
+    #[error("the stored document has no value for this field, which the model requires")]
+    MissingField,
+
+    /// A document nests embedded documents or arrays deeper than `limit` levels. MongoDB
+    /// stores at most 100; deeper input comes from no server and is refused before it is
+    /// deserialized (whose recursion could exhaust the stack).
+    #[error("a document nests embedded documents or arrays deeper than {limit} levels")]
+    TooDeeplyNested {
+        /// The deepest nesting accepted.
+        limit: usize,
+    },
+
     /// A field the model encrypts holds plaintext: in a stored document (written by a
     /// client without encryption, or altered by someone with access to the database), or
     /// as the operand of a raw filter, which would silently match nothing.
@@ -285,9 +316,11 @@ pub enum Error {
     /// A query or update operator that cannot work on an encrypted field (a range or
     /// regex on a ciphertext, `$inc` of a ciphertext, a query on a randomly encrypted
     /// field).
-    #[error("operator `{operator}` cannot be applied to the encrypted field `{path}`")]
+    #[error("{}", unsupported_operator_message(.operator, .path))]
     UnsupportedOperator {
-        /// The dotted path of the field.
+        /// The dotted path of the field; empty for an operator of the filter or update
+        /// itself (`$expr`, `$where`, an unknown one), refused on a model with encrypted
+        /// fields because it could reach them unchecked.
         path: String,
         /// The operator.
         operator: String,
@@ -319,6 +352,21 @@ pub enum Error {
         source: Box<mongodb::error::Error>,
     },
 
+    /// `insertMany` failed part-way (a write error, a lost connection): `inserted` of the
+    /// `total` documents are stored, counted by the `_id`s sent, or `None` when they could
+    /// not be counted (the server is unreachable).
+    #[error("insertMany on `{namespace}` failed after storing {} of {total} documents: {source}", .inserted.map_or_else(|| "an unknown number".to_owned(), |n| n.to_string()))]
+    PartialInsert {
+        /// The collection's namespace.
+        namespace: String,
+        /// How many of the documents are stored.
+        inserted: Option<u64>,
+        /// How many documents were sent.
+        total: usize,
+        /// The driver's error.
+        source: Box<mongodb::error::Error>,
+    },
+
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Randomness(getrandom::Error),
@@ -331,6 +379,35 @@ fn prohibited_message(bson_type: ElementType, algorithm: Algorithm) -> String {
             format!("a value of BSON type {name} cannot be encrypted deterministically")
         }
         Algorithm::Random => format!("a value of BSON type {name} cannot be encrypted"),
+    }
+}
+
+fn ciphertext_mismatch_message(
+    found_type: ElementType,
+    found_algorithm: Algorithm,
+    expected_type: ElementType,
+    expected_algorithm: Algorithm,
+) -> String {
+    let how = |algorithm| match algorithm {
+        Algorithm::Deterministic => "deterministically",
+        Algorithm::Random => "randomly",
+    };
+    format!(
+        "the ciphertext holds a value of BSON type {} encrypted {}, but the model declares BSON type {} encrypted {}",
+        crate::plaintext::type_name(found_type),
+        how(found_algorithm),
+        crate::plaintext::type_name(expected_type),
+        how(expected_algorithm),
+    )
+}
+
+fn unsupported_operator_message(operator: &str, path: &str) -> String {
+    if path.is_empty() {
+        format!(
+            "operator `{operator}` cannot be used on a model with encrypted fields (it could reach them unchecked)"
+        )
+    } else {
+        format!("operator `{operator}` cannot be applied to the encrypted field `{path}`")
     }
 }
 

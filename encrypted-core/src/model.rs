@@ -13,6 +13,7 @@ mod path;
 mod protected;
 mod raw;
 mod schema;
+mod size;
 mod spec;
 mod update;
 
@@ -28,8 +29,10 @@ pub use update::Update;
 
 pub use codec::Keys;
 pub(crate) use codec::{
-    MissingKeys, Path, decrypt_document, encrypt_document, keys_to_decrypt, keys_to_encrypt,
+    MissingKeys, Path, decrypt_document, decrypt_values, encrypt_document, keys_to_decrypt,
+    keys_to_decrypt_values, keys_to_encrypt,
 };
+pub(crate) use size::serialize_zeroizing;
 pub(crate) use spec::Lookup;
 pub(crate) use update::check_raw_update;
 
@@ -104,13 +107,13 @@ pub trait RootModel: Encrypted {}
 /// a missing key, a type that does not match the schema, or a value the spec forbids, each
 /// naming its field.
 pub fn encode<T: Encrypted>(value: &T, keys: &Keys) -> crate::Result<bson::RawDocumentBuf> {
-    use zeroize::Zeroize;
-    let mut plain = bson::serialize_to_vec(value).map_err(|_| crate::Error::Serde {
+    // Allocated once at its final size and zeroized when dropped.
+    let plain = serialize_zeroizing(value).map_err(|_| crate::Error::Serde {
         model: T::SPEC.name,
         direction: "serialize",
     })?;
     let encrypted = encrypt_document(T::SPEC, &plain, None, keys, &Path::ROOT);
-    plain.zeroize();
+    drop(plain);
     bson::RawDocumentBuf::from_bytes(encrypted?).map_err(|_| crate::Error::Serde {
         model: T::SPEC.name,
         direction: "serialize",
@@ -121,8 +124,12 @@ pub fn encode<T: Encrypted>(value: &T, keys: &Keys) -> crate::Result<bson::RawDo
 ///
 /// # Errors
 ///
-/// A missing key, a plaintext or tampered encrypted field, each naming its field;
-/// [`Error::Serde`](crate::Error::Serde) when the document does not match `T`.
+/// A missing key, a plaintext, tampered or malformed encrypted field, or a ciphertext of
+/// another type or algorithm than the field's ([`Error::CiphertextMismatch`](crate::Error::CiphertextMismatch)),
+/// each naming its field; a required field that is absent
+/// ([`Error::MissingField`](crate::Error::MissingField), naming it);
+/// [`Error::TooDeeplyNested`](crate::Error::TooDeeplyNested) beyond MongoDB's 100 levels;
+/// [`Error::Serde`](crate::Error::Serde) when the document does not match `T` otherwise.
 pub fn decode<T: Encrypted>(stored: &bson::RawDocument, keys: &Keys) -> crate::Result<T> {
     let plain = decrypt_document(
         T::SPEC,
@@ -131,8 +138,59 @@ pub fn decode<T: Encrypted>(stored: &bson::RawDocument, keys: &Keys) -> crate::R
         MissingKeys::Fail,
         &Path::ROOT,
     )?;
-    bson::deserialize_from_slice(&plain).map_err(|_| crate::Error::Serde {
-        model: T::SPEC.name,
-        direction: "deserialize",
+    deserialize_decrypted(T::SPEC, &plain)
+}
+
+/// Deserializes a decrypted document (or a view) of the model `spec`, after bounding its
+/// nesting depth; a failure names a required field that is absent when there is one.
+pub(crate) fn deserialize_decrypted<D: serde::de::DeserializeOwned>(
+    spec: &ModelSpec,
+    plain: &[u8],
+) -> crate::Result<D> {
+    raw::check_depth(plain, raw::MAX_DEPTH)?;
+    bson::deserialize_from_slice(plain).map_err(|_| {
+        match codec::missing_field(spec, plain, &Path::ROOT) {
+            Some(path) => crate::Error::Field {
+                path,
+                source: Box::new(crate::Error::MissingField),
+            },
+            None => crate::Error::Serde {
+                model: spec.name,
+                direction: "deserialize",
+            },
+        }
     })
+}
+
+/// Deserializes the decrypted values of `distinct` (a document whose elements are the
+/// values, in order), after bounding their nesting depth.
+pub(crate) fn deserialize_values<D: serde::de::DeserializeOwned>(
+    model: &'static str,
+    values: &[u8],
+) -> crate::Result<Vec<D>> {
+    #[derive(serde::Deserialize)]
+    struct Values<D> {
+        v: Vec<D>,
+    }
+    // `{ v: <values as an array> }`: an array's bytes are those of a document whose keys
+    // are the indices, which is what `values` is.
+    let len = values.len().checked_add(4 + 1 + 2 + 1);
+    let len = len
+        .and_then(|len| i32::try_from(len).ok())
+        .ok_or(crate::Error::Serde {
+            model,
+            direction: "deserialize",
+        })?;
+    let mut wrapped = zeroize::Zeroizing::new(Vec::with_capacity(values.len() + 8));
+    wrapped.extend_from_slice(&len.to_le_bytes());
+    wrapped.extend_from_slice(&[0x04, b'v', 0]);
+    wrapped.extend_from_slice(values);
+    wrapped.push(0);
+    raw::check_depth(&wrapped, raw::MAX_DEPTH + 1)?;
+    bson::deserialize_from_slice::<Values<D>>(&wrapped)
+        .map(|values| values.v)
+        .map_err(|_| crate::Error::Serde {
+            model,
+            direction: "deserialize",
+        })
 }

@@ -386,10 +386,70 @@ fn encrypt_element(
     .map_err(|error| in_field(path, error))
 }
 
+/// How a ciphertext found in an encrypted field compares with the field's spec.
+enum Checked {
+    /// Its algorithm and original type are the field's.
+    Matches,
+    /// Well-formed, but made for another type or with the other algorithm: an error, or
+    /// sealed in a view.
+    Mismatch(Error),
+}
+
+/// Checks the structure of a ciphertext and its header's algorithm and original BSON
+/// type against the field's spec, before any key lookup or decryption.
+fn check_ciphertext(field: &EncryptedFieldSpec, bytes: &[u8], path: &Path<'_>) -> Result<Checked> {
+    let (algorithm, original_type) =
+        ciphertext::check(bytes).map_err(|error| in_field(path, error))?;
+    if algorithm == field.algorithm && original_type == field.bson_type {
+        return Ok(Checked::Matches);
+    }
+    Ok(Checked::Mismatch(in_field(
+        path,
+        Error::CiphertextMismatch {
+            expected_type: field.bson_type,
+            found_type: original_type,
+            expected_algorithm: field.algorithm,
+            found_algorithm: algorithm,
+        },
+    )))
+}
+
+/// Checks an operand of a raw filter or update meant for the encrypted field at `path`:
+/// a well-formed ciphertext of the algorithm and original BSON type the field declares.
+///
+/// # Errors
+///
+/// [`Error::UnencryptedField`] for anything that is not binary subtype 6; inside
+/// [`Error::Field`], [`Error::MalformedCiphertext`] or [`Error::CiphertextMismatch`].
+pub(crate) fn check_operand(
+    field: &EncryptedFieldSpec,
+    value: &bson::Bson,
+    path: &str,
+) -> Result<()> {
+    let path = Path::ROOT.child(path);
+    match value {
+        bson::Bson::Binary(binary) if binary.subtype == bson::spec::BinarySubtype::Encrypted => {
+            match check_ciphertext(field, &binary.bytes, &path)? {
+                Checked::Matches => Ok(()),
+                Checked::Mismatch(error) => Err(error),
+            }
+        }
+        other => Err(Error::UnencryptedField {
+            path: path.dotted(),
+            found: plaintext::type_name(other.element_type()),
+        }),
+    }
+}
+
 /// Collects the ids of the data keys of the ciphertexts in `document`'s encrypted fields.
+///
+/// A ciphertext that is not well-formed is an error here, before any key is looked up
+/// (its "key id" is garbage); one made for another type or algorithm needs no key (it
+/// fails or stays sealed when decrypting).
 pub(crate) fn keys_to_decrypt(
     spec: &ModelSpec,
     document: &[u8],
+    path: &Path<'_>,
     keys: &mut HashSet<Uuid>,
 ) -> Result<()> {
     let mask = spec.name_length_mask();
@@ -399,16 +459,30 @@ pub(crate) fn keys_to_decrypt(
             continue;
         };
         match field.kind {
-            FieldKind::Encrypted(_) => {
-                if let Some(id) = element.ciphertext().and_then(ciphertext::key_id) {
-                    keys.insert(id);
+            FieldKind::Encrypted(encrypted) => {
+                if let Some(bytes) = element.ciphertext() {
+                    value_key(&encrypted, bytes, &path.child(element.key), keys)?;
                 }
             }
             FieldKind::Nested { model, .. } if element.is_document() => {
-                keys_to_decrypt(model, element.value, keys)?;
+                keys_to_decrypt(model, element.value, &path.child(element.key), keys)?;
             }
             FieldKind::Nested { .. } => {}
         }
+    }
+    Ok(())
+}
+
+fn value_key(
+    field: &EncryptedFieldSpec,
+    bytes: &[u8],
+    path: &Path<'_>,
+    keys: &mut HashSet<Uuid>,
+) -> Result<()> {
+    if let Checked::Matches = check_ciphertext(field, bytes, path)?
+        && let Some(id) = ciphertext::key_id(bytes)
+    {
+        keys.insert(id);
     }
     Ok(())
 }
@@ -436,58 +510,9 @@ pub(crate) fn decrypt_document(
         run.flush(document, &mut out);
         let path = path.child(element.key);
         match field.kind {
-            FieldKind::Encrypted(encrypted) => match element.ciphertext() {
-                Some(bytes) => {
-                    let id = ciphertext::key_id(bytes).ok_or_else(|| {
-                        in_field(
-                            &path,
-                            Error::MalformedCiphertext {
-                                reason: "it is shorter than its 18-byte header",
-                            },
-                        )
-                    })?;
-                    let Some(key) = keys.for_id(id) else {
-                        match missing {
-                            MissingKeys::Seal => {
-                                out.copy(element);
-                                continue;
-                            }
-                            MissingKeys::Fail => {
-                                return Err(in_field(
-                                    &path,
-                                    Error::KeyNotFound {
-                                        key: id.to_string(),
-                                    },
-                                ));
-                            }
-                        }
-                    };
-                    let mark = out.len();
-                    // The type byte is authenticated with the rest of the header; it is
-                    // written first and the value decrypted in place after the key.
-                    let original_type = bytes.get(17).copied().unwrap_or(0);
-                    out.start(original_type, element.key);
-                    let value_start = out.len();
-                    key.open_value_into(bytes, out.buffer())
-                        .map_err(|error| in_field(&path, error))?;
-                    // Authenticated bytes that are not one value of their type come from
-                    // no correct writer.
-                    let value = out.buffer().get(value_start..).unwrap_or_default();
-                    if raw::value_len(value, original_type, 0).ok() != Some(value.len()) {
-                        out.truncate(mark);
-                        return Err(in_field(&path, Error::Decryption));
-                    }
-                }
-                None if element.element_type == raw::tag::NULL && encrypted.optional => {
-                    out.copy(element);
-                }
-                None => {
-                    return Err(Error::UnencryptedField {
-                        path: path.dotted(),
-                        found: type_name_of(element.element_type),
-                    });
-                }
-            },
+            FieldKind::Encrypted(encrypted) => {
+                decrypt_element(&encrypted, element, keys, missing, &path, &mut out)?;
+            }
             FieldKind::Nested { model, .. } if element.is_document() => {
                 let nested = decrypt_document(model, element.value, keys, missing, &path)?;
                 out.document(element.key, &nested);
@@ -497,6 +522,122 @@ pub(crate) fn decrypt_document(
     }
     run.flush(document, &mut out);
     Ok(Zeroizing::new(out.finish()?))
+}
+
+/// The ids of the data keys of the ciphertexts among `values` (a document whose every
+/// element is a value of the encrypted field `field`, as `distinct` returns them).
+pub(crate) fn keys_to_decrypt_values(
+    field: &EncryptedFieldSpec,
+    values: &[u8],
+    path: &str,
+    keys: &mut HashSet<Uuid>,
+) -> Result<()> {
+    let path = Path::ROOT.child(path);
+    for element in raw::elements(values)? {
+        if let Some(bytes) = element?.ciphertext() {
+            value_key(field, bytes, &path, keys)?;
+        }
+    }
+    Ok(())
+}
+
+/// Decrypts every element of `values` (a document whose every element is a value of the
+/// encrypted field at `path`) under the same rules as a stored document's field.
+pub(crate) fn decrypt_values(
+    field: &EncryptedFieldSpec,
+    values: &[u8],
+    keys: &Keys,
+    path: &str,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let path = Path::ROOT.child(path);
+    let mut out = raw::Writer::new(values.len());
+    for element in raw::elements(values)? {
+        decrypt_element(field, &element?, keys, MissingKeys::Fail, &path, &mut out)?;
+    }
+    Ok(Zeroizing::new(out.finish()?))
+}
+
+/// Decrypts one encrypted field's element into `out`: a well-formed ciphertext of the
+/// field's type and algorithm whose key is in `keys` becomes its plaintext; anything else
+/// is an error naming the field, or, in a view, a ciphertext that could not be opened
+/// (no key, another type or algorithm, not authentic) is copied as it is, sealed.
+fn decrypt_element(
+    field: &EncryptedFieldSpec,
+    element: &Element<'_>,
+    keys: &Keys,
+    missing: MissingKeys,
+    path: &Path<'_>,
+    out: &mut raw::Writer,
+) -> Result<()> {
+    let Some(bytes) = element.ciphertext() else {
+        if element.element_type == raw::tag::NULL && field.optional {
+            out.copy(element);
+            return Ok(());
+        }
+        return Err(Error::UnencryptedField {
+            path: path.dotted(),
+            found: type_name_of(element.element_type),
+        });
+    };
+    let sealed = |out: &mut raw::Writer, error: Error| match missing {
+        MissingKeys::Seal => {
+            out.copy(element);
+            Ok(())
+        }
+        MissingKeys::Fail => Err(error),
+    };
+    if let Checked::Mismatch(error) = check_ciphertext(field, bytes, path)? {
+        return sealed(out, error);
+    }
+    let Some(key) = ciphertext::key_id(bytes).and_then(|id| keys.for_id(id)) else {
+        let id = ciphertext::key_id(bytes).map_or_else(String::new, |id| id.to_string());
+        return sealed(out, in_field(path, Error::KeyNotFound { key: id }));
+    };
+    let mark = out.len();
+    // The type byte is authenticated with the rest of the header; it is written first
+    // and the value decrypted in place after the key.
+    out.start(field.bson_type as u8, element.key);
+    let value_start = out.len();
+    let opened = key.open_value_into(bytes, out.buffer());
+    // Authenticated bytes that are not one value of their type come from no correct
+    // writer.
+    let value = out.buffer().get(value_start..).unwrap_or_default();
+    let whole = raw::value_len(value, field.bson_type as u8, 0).ok() == Some(value.len());
+    match opened {
+        Ok(_) if whole => Ok(()),
+        Ok(_) => {
+            out.truncate(mark);
+            sealed(out, in_field(path, Error::Decryption))
+        }
+        Err(error) => {
+            out.truncate(mark);
+            sealed(out, in_field(path, error))
+        }
+    }
+}
+
+/// The path of a field the model requires (not an `Option`) that `document` lacks, to
+/// say which when deserialization fails.
+pub(crate) fn missing_field(spec: &ModelSpec, document: &[u8], path: &Path<'_>) -> Option<String> {
+    for field in spec.fields {
+        let found = raw::find(document, field.name).ok()?;
+        let path = path.child(field.name);
+        match (field.kind, found) {
+            (FieldKind::Encrypted(encrypted), None) if !encrypted.optional => {
+                return Some(path.dotted());
+            }
+            (FieldKind::Nested { optional, .. }, None) if !optional => {
+                return Some(path.dotted());
+            }
+            (FieldKind::Nested { model, .. }, Some(element)) if element.is_document() => {
+                if let Some(missing) = missing_field(model, element.value, &path) {
+                    return Some(missing);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]

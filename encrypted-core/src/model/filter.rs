@@ -2,11 +2,11 @@
 
 use std::marker::PhantomData;
 
-use bson::spec::BinarySubtype;
 use bson::{Bson, Document, doc};
 use serde::Serialize;
 
-use super::spec::{KeySource, Lookup, ModelSpec};
+use super::codec::check_operand;
+use super::spec::{EncryptedFieldSpec, FieldKind, KeySource, Lookup, ModelSpec};
 use crate::{Error, Result, plaintext};
 
 /// A query filter on the collection of model `R`.
@@ -96,10 +96,20 @@ impl<R> Filter<R> {
         Self::new(Node::All)
     }
 
-    /// A hand-written filter. When it is sent, every operand on an encrypted field must be
-    /// a ciphertext (binary subtype 6) under an operator that works on ciphertexts
-    /// (`$eq`, `$ne`, `$in`, `$nin`, `$exists`), or the operation fails with
-    /// [`Error::UnencryptedField`] / [`Error::UnsupportedOperator`].
+    /// A hand-written filter, checked when it is sent (on a model with encrypted fields):
+    ///
+    /// - an operand on an encrypted field must be a ciphertext (binary subtype 6) of the
+    ///   field's BSON type and algorithm, or null, under an operator that compares
+    ///   ciphertexts (`$eq`, `$ne`, `$in`, `$nin`; and `$exists`);
+    /// - a document compared with a nested model's field (`insurance: {..}`, `$eq`, `$in`
+    ///   of such) must hold ciphertexts in its encrypted fields;
+    /// - `$expr`, `$where`, `$jsonSchema`, `$text`, paths inside an encrypted value and any
+    ///   operator not listed here are refused (fail closed): they could compare plaintext
+    ///   with ciphertexts, or silently match nothing.
+    ///
+    /// Otherwise the operation fails with [`Error::UnencryptedField`],
+    /// [`Error::UnsupportedOperator`], or [`Error::Field`] wrapping
+    /// [`Error::CiphertextMismatch`].
     pub fn raw(filter: Document) -> Self {
         Self::new(Node::Raw(filter))
     }
@@ -267,78 +277,257 @@ fn combine(
     Ok(doc! { operator: documents })
 }
 
-fn is_ciphertext(value: &Bson) -> bool {
-    matches!(value, Bson::Binary(binary) if binary.subtype == BinarySubtype::Encrypted)
-}
-
-fn unencrypted(path: &str, value: &Bson) -> Error {
+pub(crate) fn unencrypted(path: &str, value: &Bson) -> Error {
     Error::UnencryptedField {
         path: path.to_owned(),
         found: plaintext::type_name(value.element_type()),
     }
 }
 
+pub(crate) fn refused(path: &str, operator: &str) -> Error {
+    Error::UnsupportedOperator {
+        path: path.to_owned(),
+        operator: operator.to_owned(),
+    }
+}
+
+/// Whether a document is a list of query operators (`{ $in: [...] }`) rather than a
+/// document to compare with.
+fn is_operators(document: &Document) -> bool {
+    !document.is_empty() && document.keys().all(|key| key.starts_with('$'))
+}
+
 /// Checks a hand-written filter: what it says of an encrypted field must be said with
-/// ciphertexts, under operators that compare ciphertexts.
+/// ciphertexts of the field's type and algorithm, under operators that compare
+/// ciphertexts; what could reach an encrypted field unchecked (`$expr`, `$where`,
+/// `$jsonSchema`, an unknown operator) is refused. Fails closed.
 pub(crate) fn check_raw_filter(spec: &ModelSpec, filter: &Document) -> Result<()> {
+    if !spec.has_encrypted_fields() {
+        return Ok(());
+    }
+    check_clause(spec, filter)
+}
+
+fn check_clause(spec: &ModelSpec, filter: &Document) -> Result<()> {
     for (key, value) in filter {
-        if let Some(logical) = key.strip_prefix('$') {
-            if matches!(logical, "and" | "or" | "nor")
-                && let Bson::Array(clauses) = value
-            {
+        match key.as_str() {
+            "$and" | "$or" | "$nor" => {
+                let Bson::Array(clauses) = value else {
+                    return Err(refused("", key));
+                };
                 for clause in clauses {
-                    if let Bson::Document(clause) = clause {
-                        check_raw_filter(spec, clause)?;
-                    }
+                    let Bson::Document(clause) = clause else {
+                        return Err(refused("", key));
+                    };
+                    check_clause(spec, clause)?;
                 }
             }
-            continue;
-        }
-        match spec.lookup(key) {
-            Lookup::Plain => {}
-            Lookup::Encrypted(..) => check_encrypted_operand(key, value)?,
-            Lookup::Nested(model, _) => {
-                if model.has_encrypted_fields()
-                    && let Bson::Document(operand) = value
-                    && !operand.keys().any(|k| k.starts_with('$'))
-                {
-                    // Matching a whole nested document compares its plaintext with
-                    // stored ciphertexts: it can never match.
-                    return Err(unencrypted(key, value));
-                }
-            }
+            "$comment" => {}
+            operator if operator.starts_with('$') => return Err(refused("", operator)),
+            path => check_field(spec, path, value)?,
         }
     }
     Ok(())
 }
 
-fn check_encrypted_operand(path: &str, value: &Bson) -> Result<()> {
+/// The operator a condition on a field applies (`$eq` for a bare value).
+fn operator_of(value: &Bson) -> &str {
     match value {
-        value if is_ciphertext(value) => Ok(()),
-        Bson::Document(operators) if operators.keys().all(|k| k.starts_with('$')) => {
-            for (operator, operand) in operators {
-                match operator.as_str() {
-                    "$exists" | "$type" => {}
-                    "$eq" | "$ne" if is_ciphertext(operand) => {}
-                    "$in" | "$nin" => match operand {
-                        Bson::Array(values) => {
-                            if let Some(value) = values.iter().find(|v| !is_ciphertext(v)) {
-                                return Err(unencrypted(path, value));
-                            }
-                        }
-                        other => return Err(unencrypted(path, other)),
-                    },
-                    "$eq" | "$ne" => return Err(unencrypted(path, operand)),
-                    other => {
-                        return Err(Error::UnsupportedOperator {
-                            path: path.to_owned(),
-                            operator: other.to_owned(),
-                        });
-                    }
+        Bson::Document(document) if is_operators(document) => {
+            document.keys().next().map_or("$eq", String::as_str)
+        }
+        _ => "$eq",
+    }
+}
+
+fn check_field(spec: &ModelSpec, path: &str, value: &Bson) -> Result<()> {
+    match spec.lookup(path) {
+        Lookup::Plain => Ok(()),
+        Lookup::InsideEncrypted => Err(refused(path, operator_of(value))),
+        Lookup::Encrypted(field, _) => check_encrypted_condition(&field, path, value),
+        Lookup::Nested(model, _) if !model.has_encrypted_fields() => Ok(()),
+        Lookup::Nested(model, _) => check_nested_condition(model, path, value),
+    }
+}
+
+/// A value compared with an encrypted field: a ciphertext of its type and algorithm, or
+/// null (which matches an absent field).
+fn check_encrypted_value(field: &EncryptedFieldSpec, path: &str, value: &Bson) -> Result<()> {
+    match value {
+        Bson::Null => Ok(()),
+        value => check_operand(field, value, path),
+    }
+}
+
+fn check_encrypted_condition(field: &EncryptedFieldSpec, path: &str, value: &Bson) -> Result<()> {
+    let Bson::Document(operators) = value else {
+        return check_encrypted_value(field, path, value);
+    };
+    if !is_operators(operators) {
+        // A document compared with a ciphertext: never equal.
+        return Err(unencrypted(path, value));
+    }
+    for (operator, operand) in operators {
+        match operator.as_str() {
+            "$exists" => {}
+            "$eq" | "$ne" => check_encrypted_value(field, path, operand)?,
+            "$in" | "$nin" => {
+                let Bson::Array(values) = operand else {
+                    return Err(refused(path, operator));
+                };
+                for value in values {
+                    check_encrypted_value(field, path, value)?;
+                }
+            }
+            // Ranges, regexes, `$type`, `$not`, `$elemMatch`, ... and what is unknown.
+            other => return Err(refused(path, other)),
+        }
+    }
+    Ok(())
+}
+
+fn check_nested_condition(model: &ModelSpec, path: &str, value: &Bson) -> Result<()> {
+    let Bson::Document(operators) = value else {
+        return check_nested_value(model, path, value);
+    };
+    if !is_operators(operators) {
+        return check_nested_value(model, path, value);
+    }
+    for (operator, operand) in operators {
+        match operator.as_str() {
+            "$exists" | "$type" => {}
+            "$eq" | "$ne" => check_nested_value(model, path, operand)?,
+            "$in" | "$nin" => {
+                let Bson::Array(values) = operand else {
+                    return Err(refused(path, operator));
+                };
+                for value in values {
+                    check_nested_value(model, path, value)?;
+                }
+            }
+            other => return Err(refused(path, other)),
+        }
+    }
+    Ok(())
+}
+
+/// A whole value of a nested model's field, as compared with or written over stored
+/// documents: null, or a document whose encrypted fields (at any depth) are ciphertexts
+/// of their type and algorithm. Errors name the full path (`insurance.policyNumber`).
+pub(crate) fn check_nested_value(model: &ModelSpec, path: &str, value: &Bson) -> Result<()> {
+    match value {
+        Bson::Null => Ok(()),
+        Bson::Document(document) => {
+            for (name, value) in document {
+                let Some(field) = model.field(name) else {
+                    continue;
+                };
+                let path = format!("{path}.{name}");
+                match field.kind {
+                    FieldKind::Encrypted(encrypted) => check_operand(&encrypted, value, &path)?,
+                    FieldKind::Nested { model, .. } => check_nested_value(model, &path, value)?,
                 }
             }
             Ok(())
         }
-        other => Err(unencrypted(path, other)),
+        other => Err(Error::SchemaMismatch {
+            path: path.to_owned(),
+            expected: "object",
+            found: plaintext::type_name(other.element_type()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::*;
+    use crate::Algorithm;
+    use crate::model::update::tests::{PATIENT, ciphertext};
+
+    fn refused(filter: Document) -> Error {
+        match check_raw_filter(&PATIENT, &filter) {
+            Err(error) => error,
+            Ok(()) => panic!("{filter} was not refused"),
+        }
+    }
+
+    #[test]
+    fn finding_11_document_operands_on_a_parent_of_an_encrypted_field_are_refused() {
+        let plain = doc! { "provider": "MaestCare", "policyNumber": 123142 };
+        for filter in [
+            doc! { "insurance": plain.clone() },
+            doc! { "insurance": { "$eq": plain.clone() } },
+            doc! { "insurance": { "$ne": plain.clone() } },
+            doc! { "insurance": { "$in": [plain.clone()] } },
+            doc! { "$or": [ { "name": "x" }, { "insurance": { "$nin": [plain.clone()] } } ] },
+        ] {
+            let error = refused(filter);
+            assert!(
+                matches!(&error, Error::UnencryptedField { path, .. } if path == "insurance.policyNumber"),
+                "{error}"
+            );
+        }
+        let error = refused(doc! { "insurance": { "$elemMatch": { "policyNumber": 1 } } });
+        assert!(
+            matches!(error, Error::UnsupportedOperator { .. }),
+            "{error}"
+        );
+        // A document whose encrypted field is a ciphertext of the right kind is fine.
+        let encrypted = doc! { "provider": "MaestCare", "policyNumber": ciphertext(Bson::Int32(123142), Algorithm::Deterministic) };
+        check_raw_filter(&PATIENT, &doc! { "insurance": { "$in": [encrypted] } }).unwrap();
+        check_raw_filter(&PATIENT, &doc! { "insurance": { "$exists": true } }).unwrap();
+    }
+
+    #[test]
+    fn finding_11_expr_type_and_unknown_operators_are_refused() {
+        for filter in [
+            doc! { "$expr": { "$eq": ["$ssn", 241014209] } },
+            doc! { "$and": [ { "$expr": { "$eq": ["$insurance.policyNumber", 1] } } ] },
+            doc! { "$where": "this.ssn == 1" },
+            doc! { "$jsonSchema": { "properties": { "ssn": { "bsonType": "int" } } } },
+            doc! { "$nonsense": 1 },
+            doc! { "ssn": { "$type": "int" } },
+            doc! { "insurance.policyNumber": { "$type": "binData" } },
+            doc! { "bloodType": { "$regex": "^O" } },
+            doc! { "ssn": { "$not": { "$eq": 1 } } },
+            doc! { "ssn": { "$gt": ciphertext(Bson::Int32(1), Algorithm::Deterministic) } },
+            doc! { "bloodType.x": 1 },
+        ] {
+            let error = refused(filter.clone());
+            assert!(
+                matches!(error, Error::UnsupportedOperator { .. }),
+                "{filter}: {error}"
+            );
+        }
+        assert_eq!(
+            refused(doc! { "$expr": true }).to_string(),
+            "operator `$expr` cannot be used on a model with encrypted fields (it could reach them unchecked)"
+        );
+        check_raw_filter(
+            &PATIENT,
+            &doc! { "ssn": { "$exists": false }, "name": { "$regex": "^J" } },
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn finding_11_ciphertext_operands_must_have_the_fields_type_and_algorithm() {
+        let good = ciphertext(Bson::Int32(1), Algorithm::Deterministic);
+        check_raw_filter(&PATIENT, &doc! { "ssn": good.clone() }).unwrap();
+        check_raw_filter(&PATIENT, &doc! { "ssn": { "$in": [good, Bson::Null] } }).unwrap();
+        for wrong in [
+            ciphertext(Bson::Int64(1), Algorithm::Deterministic),
+            ciphertext(Bson::Int32(1), Algorithm::Random),
+        ] {
+            let error = refused(doc! { "ssn": { "$in": [wrong] } });
+            assert!(
+                matches!(&error, Error::Field { path, source } if path == "ssn" && matches!(**source, Error::CiphertextMismatch { .. })),
+                "{error}"
+            );
+        }
+        let error = refused(doc! { "ssn": { "$eq": { "a": 1 } } });
+        assert!(matches!(error, Error::UnencryptedField { .. }), "{error}");
     }
 }

@@ -170,6 +170,77 @@ pub(crate) fn find<'a>(bytes: &'a [u8], key: &str) -> Result<Option<Element<'a>>
     Ok(None)
 }
 
+/// The deepest nesting of embedded documents and arrays accepted in a stored document:
+/// MongoDB's own limit.
+pub(crate) const MAX_DEPTH: usize = 100;
+
+/// Checks, without recursion, that the document `bytes` nests embedded documents,
+/// arrays and code-with-scope scopes at most `limit` levels below its root, and that
+/// the lengths on the way are consistent. `bson`'s deserializers recurse once per level:
+/// this bounds their stack use before they see the bytes.
+pub(crate) fn check_depth(bytes: &[u8], limit: usize) -> Result<()> {
+    // Each level costs at least 7 bytes (type, empty name's NUL, length, NUL): a short
+    // document cannot be too deep, and is left to the deserializer's own checks.
+    if bytes.len() < 5 + 7 * (limit + 1) {
+        return Ok(());
+    }
+    let length = read_i32(bytes, 0)?;
+    if length != bytes.len() || length < 5 {
+        return Err(malformed());
+    }
+    // The end (offset of the trailing NUL) of every document being walked, on the stack.
+    let mut ends = [0_usize; MAX_DEPTH + 2];
+    let limit = limit.min(ends.len());
+    let mut depth = 0;
+    let mut end = length - 1;
+    let mut at = 4;
+    loop {
+        if at >= end {
+            if at != end || bytes.get(end) != Some(&0) {
+                return Err(malformed());
+            }
+            at = end + 1;
+            if depth == 0 {
+                return Ok(());
+            }
+            depth -= 1;
+            end = ends.get(depth).copied().ok_or_else(malformed)?;
+            continue;
+        }
+        let element_type = *bytes.get(at).ok_or_else(malformed)?;
+        at += 1;
+        at += cstring_len(bytes, at)?;
+        let len = value_len(bytes, element_type, at)?;
+        let value_end = at
+            .checked_add(len)
+            .filter(|&value_end| value_end <= end)
+            .ok_or_else(malformed)?;
+        // Where the embedded document starts, if the value holds one.
+        let inner = match element_type {
+            0x03 | 0x04 => Some(at),
+            // Code with scope: total length, code string, then the scope document.
+            0x0F => Some(at + 4 + 4 + read_i32(bytes, at + 4)?),
+            _ => None,
+        };
+        let Some(start) = inner else {
+            at = value_end;
+            continue;
+        };
+        let inner_len = read_i32(bytes, start)?;
+        let inner_end = start
+            .checked_add(inner_len)
+            .filter(|&inner_end| inner_len >= 5 && inner_end == value_end)
+            .ok_or_else(malformed)?;
+        if depth >= limit {
+            return Err(Error::TooDeeplyNested { limit });
+        }
+        *ends.get_mut(depth).ok_or_else(malformed)? = end;
+        depth += 1;
+        end = inner_end - 1;
+        at = start + 4;
+    }
+}
+
 /// Writes a document element by element. What it holds is zeroized if it is dropped
 /// unfinished (a decryption that failed half-way holds plaintext).
 pub(crate) struct Writer {
@@ -276,6 +347,35 @@ mod tests {
             writer.copy(element);
         }
         assert_eq!(writer.finish().unwrap(), bytes);
+    }
+
+    #[test]
+    fn depth_checks_never_panic_on_broken_documents() {
+        let mut nested = bson::doc! { "a": 1 };
+        for _ in 0..150 {
+            nested = bson::doc! { "a": nested, "s": "x" };
+        }
+        let bytes = bson::serialize_to_vec(&nested).unwrap();
+        assert!(matches!(
+            check_depth(&bytes, MAX_DEPTH),
+            Err(Error::TooDeeplyNested { limit: MAX_DEPTH })
+        ));
+        assert!(check_depth(&bytes, 200).is_err(), "the limit is capped");
+        let shallow = bson::serialize_to_vec(
+            &bson::doc! { "a": { "b": [1, { "c": "d" }] }, "pad": "x".repeat(800) },
+        )
+        .unwrap();
+        check_depth(&shallow, MAX_DEPTH).unwrap();
+        for cut in 0..bytes.len() {
+            let _ = check_depth(&bytes[..cut], MAX_DEPTH);
+        }
+        for index in 0..bytes.len() {
+            for value in [0x00, 0x04, 0x0F, 0x7F, 0xFF] {
+                let mut broken = bytes.clone();
+                broken[index] = value;
+                let _ = check_depth(&broken, MAX_DEPTH);
+            }
+        }
     }
 
     #[test]

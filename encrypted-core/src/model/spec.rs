@@ -182,6 +182,9 @@ pub(crate) enum Lookup {
     Plain,
     /// An encrypted field, with the key it is encrypted with.
     Encrypted(EncryptedFieldSpec, Option<KeySource>),
+    /// A path inside an encrypted field's value (`bloodType.x`, `medicalRecords.0`): part
+    /// of a ciphertext, which no query or update can reach.
+    InsideEncrypted,
     /// A nested model, with the default key it inherits.
     Nested(&'static ModelSpec, Option<KeySource>),
 }
@@ -197,9 +200,12 @@ impl ModelSpec {
                 return Lookup::Plain;
             };
             match field.kind {
-                FieldKind::Encrypted(encrypted) => {
+                FieldKind::Encrypted(_) if segments.peek().is_some() => {
                     // A path inside an encrypted value names part of the ciphertext: the
                     // whole field is what the server sees.
+                    return Lookup::InsideEncrypted;
+                }
+                FieldKind::Encrypted(encrypted) => {
                     return Lookup::Encrypted(encrypted, encrypted.key.or(default_key));
                 }
                 FieldKind::Nested { model: nested, .. } => {
@@ -268,5 +274,9 @@ mod tests {
             Lookup::Plain
         ));
         assert!(matches!(PATIENT.lookup("name"), Lookup::Plain));
+        assert!(matches!(
+            PATIENT.lookup("insurance.policyNumber.x"),
+            Lookup::InsideEncrypted
+        ));
     }
 }

@@ -5,10 +5,11 @@ use std::marker::PhantomData;
 use bson::{Bson, Document};
 use serde::Serialize;
 
-use super::filter::check_raw_filter;
+use super::codec::check_operand;
+use super::filter::{check_nested_value, refused};
 use super::path::{AnyPath, Plain, SetKind, SettablePath};
 use super::spec::{Lookup, ModelSpec};
-use crate::{Error, Result, plaintext};
+use crate::Result;
 
 /// An update of documents of model `R`.
 ///
@@ -128,51 +129,220 @@ impl<R> Update<R> {
     }
 }
 
-/// Checks a hand-written update: encrypted fields may only be `$set` to ciphertexts or
-/// `$unset`.
+/// Checks a hand-written update, every operator of it (fails closed):
+///
+/// - `$set` / `$setOnInsert` of an encrypted field: a ciphertext of the field's BSON type
+///   and algorithm; of a nested model: null or a document whose encrypted fields are such
+///   ciphertexts (errors name the full path, `insurance.policyNumber`);
+/// - `$unset`: any field;
+/// - `$rename` from or onto an encrypted field, a nested model with encrypted fields or
+///   a path inside an encrypted value: refused (a plaintext field renamed onto an
+///   encrypted path would store plaintext there);
+/// - `$inc`, `$mul`, `$min`, `$max`, `$bit`, `$currentDate`, `$push`, `$addToSet`,
+///   `$pull`, `$pullAll`, `$pop`: plaintext fields only;
+/// - anything else (an unknown operator, a replacement document): refused.
 pub(crate) fn check_raw_update(spec: &ModelSpec, update: &Document) -> Result<()> {
+    if !spec.has_encrypted_fields() {
+        return Ok(());
+    }
+    // Whether an update at `path` can write into something encrypted.
+    let reaches_encrypted = |path: &str| match spec.lookup(path) {
+        Lookup::Plain => false,
+        Lookup::Nested(model, _) => model.has_encrypted_fields(),
+        Lookup::Encrypted(..) | Lookup::InsideEncrypted => true,
+    };
     for (operator, fields) in update {
         let Bson::Document(fields) = fields else {
-            continue;
+            return Err(refused("", operator));
         };
         for (path, value) in fields {
-            let encrypted = match spec.lookup(path) {
-                Lookup::Plain => continue,
-                Lookup::Encrypted(..) => true,
-                Lookup::Nested(model, _) => {
-                    if !model.has_encrypted_fields() {
-                        continue;
-                    }
-                    false
-                }
-            };
             match operator.as_str() {
                 "$unset" => {}
-                "$set" | "$setOnInsert" if encrypted => {
-                    if !matches!(value, Bson::Binary(b) if b.subtype == bson::spec::BinarySubtype::Encrypted)
-                    {
-                        return Err(Error::UnencryptedField {
-                            path: path.clone(),
-                            found: plaintext::type_name(value.element_type()),
-                        });
+                "$set" | "$setOnInsert" => match spec.lookup(path) {
+                    Lookup::Plain => {}
+                    Lookup::Encrypted(field, _) => check_operand(&field, value, path)?,
+                    Lookup::InsideEncrypted => return Err(refused(path, operator)),
+                    Lookup::Nested(model, _) => check_nested_value(model, path, value)?,
+                },
+                "$rename" => {
+                    if reaches_encrypted(path) {
+                        return Err(refused(path, operator));
+                    }
+                    let Bson::String(target) = value else {
+                        return Err(refused(path, operator));
+                    };
+                    if reaches_encrypted(target) {
+                        return Err(refused(target, operator));
                     }
                 }
-                "$set" | "$setOnInsert" => {
-                    // A nested model written whole: check what it says of its fields.
-                    if let Bson::Document(nested) = value
-                        && let Lookup::Nested(model, _) = spec.lookup(path)
-                    {
-                        check_raw_filter(model, nested)?;
+                "$inc" | "$mul" | "$min" | "$max" | "$bit" | "$currentDate" | "$push"
+                | "$addToSet" | "$pull" | "$pullAll" | "$pop" => {
+                    if reaches_encrypted(path) {
+                        return Err(refused(path, operator));
                     }
                 }
-                other => {
-                    return Err(Error::UnsupportedOperator {
-                        path: path.clone(),
-                        operator: other.to_owned(),
-                    });
-                }
+                other => return Err(refused("", other)),
             }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use bson::doc;
+    use bson::spec::ElementType;
+
+    use super::*;
+    use crate::model::{EncryptedFieldSpec, FieldKind, FieldSpec, KeySource};
+    use crate::{Algorithm, DataKey, Error};
+
+    const fn encrypted(algorithm: Algorithm, bson_type: ElementType) -> FieldKind {
+        FieldKind::Encrypted(EncryptedFieldSpec {
+            algorithm,
+            bson_type,
+            key: None,
+            optional: false,
+        })
+    }
+
+    const INSURANCE: ModelSpec = ModelSpec {
+        name: "Insurance",
+        key: None,
+        inherits_key: true,
+        fields: &[FieldSpec {
+            name: "policyNumber",
+            kind: encrypted(Algorithm::Deterministic, ElementType::Int32),
+        }],
+    };
+
+    pub(crate) const PATIENT: ModelSpec = ModelSpec {
+        name: "Patient",
+        key: Some(KeySource::AltName("medco-key")),
+        inherits_key: false,
+        fields: &[
+            FieldSpec {
+                name: "ssn",
+                kind: encrypted(Algorithm::Deterministic, ElementType::Int32),
+            },
+            FieldSpec {
+                name: "bloodType",
+                kind: encrypted(Algorithm::Random, ElementType::String),
+            },
+            FieldSpec {
+                name: "insurance",
+                kind: FieldKind::Nested {
+                    model: &INSURANCE,
+                    optional: false,
+                },
+            },
+        ],
+    };
+
+    /// A ciphertext of `value` with `algorithm`.
+    pub(crate) fn ciphertext(value: Bson, algorithm: Algorithm) -> Bson {
+        let key = DataKey::generate(bson::Uuid::new()).unwrap();
+        Bson::from(key.encrypt(&value, algorithm).unwrap())
+    }
+
+    fn refused_operator(update: Document) -> (String, String) {
+        match check_raw_update(&PATIENT, &update) {
+            Err(Error::UnsupportedOperator { path, operator }) => (path, operator),
+            other => panic!("{update} was not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn finding_10_rename_onto_or_off_an_encrypted_path_is_refused() {
+        let (path, operator) = refused_operator(doc! { "$rename": { "name": "ssn" } });
+        assert_eq!((path.as_str(), operator.as_str()), ("ssn", "$rename"));
+        refused_operator(doc! { "$rename": { "name": "insurance" } });
+        refused_operator(doc! { "$rename": { "name": "insurance.policyNumber" } });
+        refused_operator(doc! { "$rename": { "ssn": "name" } });
+        refused_operator(doc! { "$rename": { "insurance": "old" } });
+        check_raw_update(&PATIENT, &doc! { "$rename": { "name": "fullName" } }).unwrap();
+        check_raw_update(
+            &PATIENT,
+            &doc! { "$rename": { "insurance.provider": "insurance.company" } },
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn finding_10_every_operator_is_checked_and_unknown_ones_are_refused() {
+        for operator in [
+            "$inc",
+            "$mul",
+            "$min",
+            "$max",
+            "$bit",
+            "$currentDate",
+            "$push",
+            "$addToSet",
+            "$pull",
+            "$pullAll",
+            "$pop",
+        ] {
+            for path in ["ssn", "bloodType", "insurance", "insurance.policyNumber"] {
+                let (refused_path, refused) = refused_operator(doc! { operator: { path: 1 } });
+                assert_eq!((refused_path.as_str(), refused.as_str()), (path, operator));
+            }
+            check_raw_update(&PATIENT, &doc! { operator: { "visits": 1 } }).unwrap();
+        }
+        refused_operator(doc! { "$setOnInsertX": { "name": 1 } });
+        refused_operator(doc! { "name": "a replacement" });
+        refused_operator(
+            doc! { "$set": { "bloodType.x": ciphertext(Bson::Int32(1), Algorithm::Random) } },
+        );
+        // $setOnInsert is $set.
+        let error = check_raw_update(&PATIENT, &doc! { "$setOnInsert": { "ssn": 1 } }).unwrap_err();
+        assert!(
+            matches!(&error, Error::UnencryptedField { path, .. } if path == "ssn"),
+            "{error}"
+        );
+        check_raw_update(&PATIENT, &doc! { "$unset": { "ssn": "" } }).unwrap();
+    }
+
+    #[test]
+    fn finding_10_a_parent_set_to_plaintext_is_refused_with_the_full_path() {
+        let error = check_raw_update(
+            &PATIENT,
+            &doc! { "$set": { "insurance": { "provider": "x", "policyNumber": 123142 } } },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&error, Error::UnencryptedField { path, found: "int" } if path == "insurance.policyNumber"),
+            "{error}"
+        );
+        // With a ciphertext of the right type and algorithm it is accepted ...
+        let good = ciphertext(Bson::Int32(123142), Algorithm::Deterministic);
+        check_raw_update(
+            &PATIENT,
+            &doc! { "$set": { "insurance": { "provider": "x", "policyNumber": good.clone() } } },
+        )
+        .unwrap();
+        check_raw_update(
+            &PATIENT,
+            &doc! { "$set": { "insurance.policyNumber": good } },
+        )
+        .unwrap();
+        // ... and of another type or algorithm refused (finding 8 for updates).
+        for wrong in [
+            ciphertext(Bson::Int64(123142), Algorithm::Deterministic),
+            ciphertext(Bson::Int32(123142), Algorithm::Random),
+        ] {
+            let error = check_raw_update(
+                &PATIENT,
+                &doc! { "$set": { "insurance": { "policyNumber": wrong } } },
+            )
+            .unwrap_err();
+            assert!(
+                matches!(&error, Error::Field { path, source } if path == "insurance.policyNumber" && matches!(**source, Error::CiphertextMismatch { .. })),
+                "{error}"
+            );
+        }
+        let error =
+            check_raw_update(&PATIENT, &doc! { "$set": { "insurance": "plain" } }).unwrap_err();
+        assert!(matches!(error, Error::SchemaMismatch { .. }), "{error}");
+    }
 }

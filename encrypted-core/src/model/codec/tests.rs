@@ -200,7 +200,7 @@ fn decrypting_plaintext_fails_and_missing_keys_fail_or_stay_sealed() {
     assert_eq!(document(&sealed), encrypted);
 
     let mut ids = HashSet::new();
-    keys_to_decrypt(&OUTER, &raw(&encrypted), &mut ids).unwrap();
+    keys_to_decrypt(&OUTER, &raw(&encrypted), &Path::ROOT, &mut ids).unwrap();
     assert_eq!(ids.len(), 1);
 }
 
@@ -239,4 +239,250 @@ fn per_document_keys_come_from_a_sibling_field() {
     )
     .unwrap_err();
     assert!(error.to_string().contains("/owner"), "{error}");
+}
+
+const WIDE: ModelSpec = ModelSpec {
+    name: "Wide",
+    key: Some(KEY),
+    inherits_key: false,
+    fields: &[
+        FieldSpec {
+            name: "l",
+            kind: encrypted(Algorithm::Random, ElementType::Int64, false),
+        },
+        FieldSpec {
+            name: "d",
+            kind: encrypted(Algorithm::Deterministic, ElementType::String, false),
+        },
+        FieldSpec {
+            name: "inner",
+            kind: FieldKind::Nested {
+                model: &INNER,
+                optional: false,
+            },
+        },
+    ],
+};
+
+fn decrypt_wide(stored: &bson::Document, ring: &Keys, missing: MissingKeys) -> Result<Vec<u8>> {
+    decrypt_document(&WIDE, &raw(stored), ring, missing, &Path::ROOT).map(|plain| plain.to_vec())
+}
+
+fn mismatch(error: &Error) -> Option<(&str, ElementType, Algorithm)> {
+    match error {
+        Error::Field { path, source } => match **source {
+            Error::CiphertextMismatch {
+                found_type,
+                found_algorithm,
+                ..
+            } => Some((path.as_str(), found_type, found_algorithm)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[test]
+fn finding_8_int32_ciphertext_in_int64_field_is_refused() {
+    let (ring, key) = ring();
+    let int32 = key.encrypt(&Bson::Int32(7), Algorithm::Random).unwrap();
+    let stored = doc! { "l": Bson::from(int32), "d": Bson::from(key.encrypt(&Bson::String("x".into()), Algorithm::Deterministic).unwrap()) };
+    let error = decrypt_wide(&stored, &ring, MissingKeys::Fail).unwrap_err();
+    assert_eq!(
+        mismatch(&error),
+        Some(("l", ElementType::Int32, Algorithm::Random)),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "field `l`: the ciphertext holds a value of BSON type int encrypted randomly, but the model declares BSON type long encrypted randomly"
+    );
+    // No key is loaded for it.
+    let mut ids = HashSet::new();
+    keys_to_decrypt(&WIDE, &raw(&stored), &Path::ROOT, &mut ids).unwrap();
+    assert_eq!(ids.len(), 1);
+    // The right type decrypts.
+    let int64 = key.encrypt(&Bson::Int64(7), Algorithm::Random).unwrap();
+    let stored = doc! { "l": Bson::from(int64) };
+    assert_eq!(
+        document(&decrypt_wide(&stored, &ring, MissingKeys::Fail).unwrap()),
+        doc! { "l": 7_i64 }
+    );
+}
+
+#[test]
+fn finding_8_random_ciphertext_in_deterministic_field_is_refused() {
+    let (ring, key) = ring();
+    let random = key
+        .encrypt(&Bson::Int32(123142), Algorithm::Random)
+        .unwrap();
+    let stored = doc! { "inner": { "n": Bson::from(random) } };
+    let error = decrypt_wide(&stored, &ring, MissingKeys::Fail).unwrap_err();
+    assert_eq!(
+        mismatch(&error),
+        Some(("inner.n", ElementType::Int32, Algorithm::Random)),
+        "{error}"
+    );
+    // A view leaves it sealed instead.
+    let view = decrypt_wide(&stored, &ring, MissingKeys::Seal).unwrap();
+    assert_eq!(document(&view), stored);
+}
+
+#[test]
+fn finding_14_garbage_ciphertext_is_malformed_before_any_key_lookup() {
+    let garbage = bson::Binary {
+        subtype: bson::spec::BinarySubtype::Encrypted,
+        bytes: b"this is not a ciphertext at all, only bytes".to_vec(),
+    };
+    let stored = doc! { "inner": { "n": garbage } };
+    let mut ids = HashSet::new();
+    let error = keys_to_decrypt(&WIDE, &raw(&stored), &Path::ROOT, &mut ids).unwrap_err();
+    assert!(
+        matches!(&error, Error::Field { path, source } if path == "inner.n" && matches!(**source, Error::MalformedCiphertext { .. })),
+        "{error}"
+    );
+    assert!(ids.is_empty());
+    for missing in [MissingKeys::Fail, MissingKeys::Seal] {
+        let error = decrypt_wide(&stored, &Keys::default(), missing).unwrap_err();
+        assert!(
+            error.to_string().contains("malformed ciphertext"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn finding_14_one_bad_field_in_a_view_is_sealed_not_fatal() {
+    let (ring, key) = ring();
+    let good = key
+        .encrypt(&Bson::String("fine".into()), Algorithm::Deterministic)
+        .unwrap();
+    let mut tampered = key
+        .encrypt(&Bson::Int32(5), Algorithm::Deterministic)
+        .unwrap()
+        .into_binary();
+    if let Some(last) = tampered.bytes.last_mut() {
+        *last ^= 1;
+    }
+    let stored = doc! { "d": Bson::from(good), "inner": { "n": tampered.clone() } };
+    let error = decrypt_wide(&stored, &ring, MissingKeys::Fail).unwrap_err();
+    assert!(
+        matches!(&error, Error::Field { path, source } if path == "inner.n" && matches!(**source, Error::Decryption)),
+        "{error}"
+    );
+    let view = document(&decrypt_wide(&stored, &ring, MissingKeys::Seal).unwrap());
+    assert_eq!(view.get_str("d").unwrap(), "fine");
+    assert_eq!(
+        view.get_document("inner").unwrap().get("n"),
+        Some(&Bson::Binary(tampered))
+    );
+    // Plaintext is never sealed: still an error naming the field.
+    let error = decrypt_wide(&doc! { "d": "plain" }, &ring, MissingKeys::Seal).unwrap_err();
+    assert!(
+        matches!(&error, Error::UnencryptedField { path, .. } if path == "d"),
+        "{error}"
+    );
+}
+
+#[test]
+fn finding_14_a_missing_encrypted_field_is_named() {
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Inner {
+        n: i32,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Wide {
+        l: i64,
+        d: String,
+        inner: Inner,
+    }
+    let (ring, key) = ring();
+    let d = key
+        .encrypt(&Bson::String("x".into()), Algorithm::Deterministic)
+        .unwrap();
+    let l = key.encrypt(&Bson::Int64(1), Algorithm::Random).unwrap();
+    let plain = decrypt_wide(
+        &doc! { "l": Bson::from(l), "d": Bson::from(d), "inner": { "p": 1 } },
+        &ring,
+        MissingKeys::Fail,
+    )
+    .unwrap();
+    let error = crate::model::deserialize_decrypted::<Wide>(&WIDE, &plain).unwrap_err();
+    assert!(
+        matches!(&error, Error::Field { path, source } if path == "inner.n" && matches!(**source, Error::MissingField)),
+        "{error}"
+    );
+}
+
+/// `{ name: "deep", extra: { a: { a: ... } } }`, `levels` levels below the root.
+pub(crate) fn nested_document(levels: usize) -> Vec<u8> {
+    // Built byte by byte: no recursion on the test thread.
+    let mut bytes = Vec::new();
+    let mut inner = raw(&doc! { "a": 1 });
+    for _ in 1..levels {
+        let mut outer = Vec::with_capacity(inner.len() + 8);
+        let len = i32::try_from(inner.len() + 4 + 3 + 1).unwrap();
+        outer.extend_from_slice(&len.to_le_bytes());
+        outer.extend_from_slice(&[0x03, b'a', 0]);
+        outer.extend_from_slice(&inner);
+        outer.push(0);
+        inner = outer;
+    }
+    let name = raw(&doc! { "name": "deep" });
+    let len = i32::try_from(name.len() + 7 + inner.len()).unwrap();
+    bytes.extend_from_slice(&len.to_le_bytes());
+    bytes.extend_from_slice(&name[4..name.len() - 1]);
+    bytes.extend_from_slice(&[0x03]);
+    bytes.extend_from_slice(b"extra\0");
+    bytes.extend_from_slice(&inner);
+    bytes.push(0);
+    bytes
+}
+
+#[test]
+fn finding_16_a_thousand_levels_are_refused_not_a_stack_overflow() {
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Deep {
+        name: String,
+        extra: Bson,
+    }
+    let stored = nested_document(1000);
+    // The stack of a tokio worker thread.
+    let decoded = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || {
+            let plain = decrypt_document(
+                &WIDE,
+                &stored,
+                &Keys::default(),
+                MissingKeys::Seal,
+                &Path::ROOT,
+            )?;
+            crate::model::deserialize_decrypted::<Deep>(&WIDE, &plain)
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let error = decoded.unwrap_err();
+    assert!(
+        matches!(error, Error::TooDeeplyNested { limit: 100 }),
+        "{error}"
+    );
+}
+
+#[test]
+fn finding_16_mongodbs_hundred_levels_still_decode() {
+    #[derive(serde::Deserialize, Debug)]
+    struct Deep {
+        name: String,
+    }
+    let plain = nested_document(100);
+    let deep: Deep = crate::model::deserialize_decrypted(&WIDE, &plain).unwrap();
+    assert_eq!(deep.name, "deep");
+    let error =
+        crate::model::deserialize_decrypted::<Deep>(&WIDE, &nested_document(101)).unwrap_err();
+    assert!(matches!(error, Error::TooDeeplyNested { .. }), "{error}");
 }
