@@ -1,0 +1,11 @@
+//! Fuzz targets of `encrypted`: see `README.md` next to this crate's `Cargo.toml`.
+
+// The command line's Extended JSON, as the binary compiles it.
+#[allow(dead_code)]
+#[path = "../../src/bin/encrypted-keys/extended_json.rs"]
+mod extended_json;
+#[allow(dead_code)]
+#[path = "../../src/bin/encrypted-keys/failure.rs"]
+mod failure;
+
+pub mod targets;
