@@ -5,7 +5,7 @@
 //! built-in providers are [`LocalKms`] and [`AwsKms`]; new ones (Azure, GCP, KMIP) are added as
 //! implementations of the trait without touching the code that calls them.
 
-mod aws;
+pub(crate) mod aws;
 mod local;
 mod provider;
 mod providers;

@@ -134,47 +134,25 @@ pub mod __fuzz {
     /// As `decode_view`.
     pub fn decode_view<T: Encrypted>(stored: &[u8], keys: &Keys) -> crate::Result<T::View> {
         let mut ids = std::collections::HashSet::new();
-        crate::model::keys_to_decrypt(T::SPEC, stored, &mut ids)?;
+        crate::model::keys_to_decrypt(T::SPEC, stored, &Path::ROOT, &mut ids)?;
         let plain =
             crate::model::decrypt_document(T::SPEC, stored, keys, MissingKeys::Seal, &Path::ROOT)?;
-        bson::deserialize_from_slice(&plain).map_err(|_| crate::Error::Serde {
-            model: T::SPEC.name,
-            direction: "deserialize",
-        })
+        crate::model::deserialize_decrypted(T::SPEC, &plain)
     }
 
     /// An AWS KMS reply (`status`, `body`) as the Encrypt and the Decrypt calls read it:
     /// their `CiphertextBlob` and `Plaintext`.
-    ///
-    /// A copy of the reply handling of `AwsKms::call`, whose parser is not a function of
-    /// its own yet: to be pointed at it once `kms/aws.rs` has one.
     pub fn aws_kms_reply(status: u16, body: &[u8]) -> [crate::Result<Zeroizing<Vec<u8>>>; 2] {
-        use base64::Engine as _;
-        let text = Zeroizing::new(String::from_utf8_lossy(body).into_owned());
-        let error = |message: String| crate::Error::Kms {
-            provider: "aws".to_owned(),
-            message,
-        };
-        ["CiphertextBlob", "Plaintext"].map(|field| {
-            if !(200..300).contains(&status) {
-                let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                let kind = json.get("__type").and_then(serde_json::Value::as_str);
-                let message = json
-                    .get("message")
-                    .or_else(|| json.get("Message"))
-                    .and_then(serde_json::Value::as_str);
-                return Err(error(format!("answered {status}: {kind:?} {message:?}")));
-            }
-            let json: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|_| error("answered with no JSON".to_owned()))?;
-            let encoded = json
-                .get(field)
-                .and_then(serde_json::Value::as_str)
-                .ok_or_else(|| error(format!("answered without {field}")))?;
-            base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map(Zeroizing::new)
-                .map_err(|_| error(format!("answered {field} that is not base64")))
+        use crate::kms::aws::{Answer, parse_reply};
+        [
+            ("TrentService.Encrypt", Answer::CiphertextBlob),
+            ("TrentService.Decrypt", Answer::Plaintext),
+        ]
+        .map(|(target, answer)| {
+            parse_reply(status, body, target, answer).map_err(|message| crate::Error::Kms {
+                provider: "aws".to_owned(),
+                message,
+            })
         })
     }
 }

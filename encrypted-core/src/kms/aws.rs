@@ -143,7 +143,7 @@ impl fmt::Debug for AwsKms {
 
 /// Which field of a KMS reply holds the answer.
 #[derive(Clone, Copy)]
-enum Answer {
+pub(crate) enum Answer {
     /// `Encrypt`: the wrapped key.
     CiphertextBlob,
     /// `Decrypt`: the data key.
@@ -376,22 +376,7 @@ impl AwsKms {
             .map_err(|error| self.error(describe(&error, &host)))?;
         let status = response.status();
         let reply = self.read_reply(&mut response, &host).await?;
-        if !status.is_success() {
-            return Err(self.error(format!("{target} answered {status}: {}", aws_error(&reply))));
-        }
-        let parsed: Reply<'_> = serde_json::from_slice(&reply)
-            .map_err(|_| self.error(format!("{target} answered with no JSON")))?;
-        let encoded = match answer {
-            Answer::CiphertextBlob => parsed.ciphertext_blob,
-            Answer::Plaintext => parsed.plaintext,
-        }
-        .ok_or_else(|| self.error(format!("{target} answered without {}", answer.field())))?;
-        decode_base64(encoded).ok_or_else(|| {
-            self.error(format!(
-                "{target} answered {} that is not base64",
-                answer.field()
-            ))
-        })
+        parse_reply(status.as_u16(), &reply, target, answer).map_err(|message| self.error(message))
     }
 
     /// The body of `response`, at most [`MAX_KMS_REPLY_BYTES`] of it, read chunk by chunk
@@ -489,6 +474,29 @@ impl KmsProvider for AwsKms {
             })
         })
     }
+}
+
+/// The answer in a KMS reply to `target` (`TrentService.Encrypt`/`Decrypt`) with HTTP
+/// status `status`: the decoded `CiphertextBlob` or `Plaintext`, or what went wrong
+/// (never the reply's key bytes).
+pub(crate) fn parse_reply(
+    status: u16,
+    reply: &[u8],
+    target: &str,
+    answer: Answer,
+) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
+    if !(200..300).contains(&status) {
+        return Err(format!("{target} answered {status}: {}", aws_error(reply)));
+    }
+    let parsed: Reply<'_> =
+        serde_json::from_slice(reply).map_err(|_| format!("{target} answered with no JSON"))?;
+    let encoded = match answer {
+        Answer::CiphertextBlob => parsed.ciphertext_blob,
+        Answer::Plaintext => parsed.plaintext,
+    }
+    .ok_or_else(|| format!("{target} answered without {}", answer.field()))?;
+    decode_base64(encoded)
+        .ok_or_else(|| format!("{target} answered {} that is not base64", answer.field()))
 }
 
 fn provider_error(provider: &str, message: impl Into<String>) -> Error {
