@@ -13,16 +13,22 @@
     clippy::indexing_slicing
 )]
 
+#[path = "common/medco.rs"]
+mod medco;
 #[path = "common/server.rs"]
 mod server;
 
 use bson::raw::CString;
 use bson::spec::BinarySubtype;
 use bson::{Binary, Bson, Document, JavaScriptCodeWithScope, Regex, Uuid, doc};
+use encrypted::Encrypted as _;
 use encrypted::kms::{KmsProviders, LocalKms};
+use encrypted::model::{Filter, Update};
 use encrypted::{
-    Algorithm, ClientEncryption, DataKey, KeyRef, LocalMasterKey, MasterKey, Namespace,
+    Algorithm, ClientEncryption, DataKey, EncryptedCollection, KeyRef, LocalMasterKey, MasterKey,
+    Namespace,
 };
+use medco::{MedicalRecord, Patient};
 use scanning_alloc::{MARKER_LEN, ScanningAlloc};
 
 #[global_allocator]
@@ -203,4 +209,50 @@ async fn finding_4_client_encryption_wipes_the_plaintext_it_is_handed() {
         );
     }
     server::client().await.database(&db).drop().await.unwrap();
+}
+
+#[tokio::test]
+async fn finding_4_a_typed_set_wipes_its_plaintext() {
+    let _one = SCAN.lock().await;
+    let db = server::unique_db("zeroize_set");
+    let kms = KmsProviders::new().with(LocalKms::new(
+        LocalMasterKey::from_bytes(&[0x17; 96]).unwrap(),
+    ));
+    let encryption = ClientEncryption::builder(server::client().await, kms)
+        .key_vault_namespace(Namespace::new(&db, "__keyVault"))
+        .build();
+    encryption
+        .create_data_key(MasterKey::local())
+        .key_alt_names(["medco-key"])
+        .await
+        .unwrap();
+    let database = server::client().await.database(&db);
+    let patients: EncryptedCollection<Patient> =
+        EncryptedCollection::new(&database.collection::<Document>("patients"), &encryption);
+    // Loads the key into the cache first, so the scanned update does only the encryption.
+    patients.insert_one(&medco::jon_doe()).await.unwrap();
+
+    let marker = marker();
+    let text = std::str::from_utf8(&marker).unwrap().to_owned();
+    let records = vec![MedicalRecord {
+        weight: 1,
+        blood_pressure: text.clone(),
+    }];
+    // Building the update converts and serializes the caller's values (`Update::set`
+    // takes `impl Into<T>`: that converted Rust value is the caller's kind of value and
+    // cannot be wiped, see the README). What the collection does with the serialized
+    // values — encrypt them, send only ciphertexts — must free no copy unwiped.
+    let update = Update::new()
+        .set(Patient::fields().blood_type(), text.as_str())
+        .set(Patient::fields().medical_records(), records.clone());
+    scanning_alloc::arm(marker);
+    let updated = patients.update_one(Filter::all(), update).await;
+    let hits = scanning_alloc::disarm();
+    assert_eq!(updated.unwrap().modified_count, 1);
+    assert_eq!(hits, 0, "a typed $set freed a copy of its plaintext");
+
+    let stored = patients.find_one(Filter::all()).await.unwrap().unwrap();
+    assert_eq!(stored.blood_type, text);
+    assert_eq!(stored.medical_records, records);
+    database.drop().await.unwrap();
 }

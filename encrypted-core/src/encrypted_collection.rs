@@ -237,7 +237,9 @@ impl<T: Encrypted> EncryptedCollection<T> {
             let value = match operation.kind {
                 SetKind::Encrypted => match T::SPEC.lookup(&operation.path) {
                     model::Lookup::Encrypted(field, _) => {
-                        keys.encrypt(&operation.path, &value, field.algorithm, T::SPEC)?
+                        // The plaintext is wiped once encrypted, or if encryption fails.
+                        let plaintext = crate::plaintext::WipeOnDrop(value);
+                        keys.encrypt(&operation.path, &plaintext.0, field.algorithm, T::SPEC)?
                     }
                     _ => value,
                 },
@@ -262,14 +264,16 @@ impl<T: Encrypted> EncryptedCollection<T> {
         path: &str,
         value: Bson,
     ) -> Result<Bson> {
-        let Bson::Document(document) = value else {
+        if !matches!(value, Bson::Document(_)) {
             return Ok(value);
-        };
+        }
+        // The plaintext document is wiped once serialized, whatever happens next.
+        let document = crate::plaintext::WipeOnDrop(value);
         let inherited = match T::SPEC.lookup(path) {
             model::Lookup::Nested(_, key) => key,
             _ => None,
         };
-        let plain = model::serialize_zeroizing(&document)
+        let plain = model::serialize_zeroizing(&document.0)
             .map_err(|error| crate::plaintext::unencodable_bson(&error))?;
         let encrypted = self
             .encrypt_serialized(nested, &plain, inherited)
