@@ -1055,3 +1055,53 @@ async fn finding_15_cold_cache_encryptions_by_alt_name_read_the_key_vault_once()
     assert_eq!(unwraps.load(Ordering::SeqCst), 1, "KMS calls");
     drop_db(&db).await;
 }
+
+/// Under the unique index on `keyAltNames`, two keys that held `keyAltNames: []` at the
+/// same moment collided: removing each key's last name concurrently failed for some.
+#[tokio::test]
+async fn finding_6_removing_last_alt_names_concurrently_never_leaves_empty_arrays() {
+    let db = server::unique_db("lastnames");
+    let encryption = handle(&db, local(&MASTER)).await;
+    match encryption.create_key_alt_names_index().await {
+        Ok(()) => {}
+        Err(error) => panic!("the key vault index: {error}"),
+    }
+    let mut ids = Vec::new();
+    for n in 0..16 {
+        let id = encryption
+            .create_data_key(MasterKey::local())
+            .key_alt_names([format!("last-{n}")])
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let removals = ids.iter().enumerate().map(|(n, id)| {
+        let encryption = encryption.clone();
+        let id = *id;
+        tokio::spawn(async move {
+            encryption
+                .remove_key_alt_name(id, &format!("last-{n}"))
+                .await
+        })
+    });
+    for (n, removal) in removals.collect::<Vec<_>>().into_iter().enumerate() {
+        let before = removal.await.unwrap();
+        match before {
+            Ok(Some(before)) => assert_eq!(before.key_alt_names, [format!("last-{n}")]),
+            other => panic!("removing the last name of key {n}: {other:?}"),
+        }
+    }
+    let vault = server::client()
+        .await
+        .database(&db)
+        .collection::<bson::Document>("__keyVault");
+    assert_eq!(
+        vault
+            .count_documents(doc! { "keyAltNames": { "$exists": true } })
+            .await
+            .unwrap(),
+        0,
+        "every key lost its only name and the field with it"
+    );
+    drop_db(&db).await;
+}

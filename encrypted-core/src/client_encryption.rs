@@ -248,25 +248,40 @@ impl ClientEncryption {
         operation: &'static str,
     ) -> Result<Option<Document>> {
         let vault = &self.inner.key_vault;
-        // `$pull` then drop an emptied array: two single-document updates that any
-        // server version (and FerretDB) supports, where the spec's one-step form needs
-        // an update pipeline. Between them the document holds `keyAltNames: []`, which
-        // matches no name.
-        let before = vault
+        // The spec's one-step form needs an update pipeline, which FerretDB lacks. An
+        // emptied array must never stay: under the unique index on `keyAltNames` two
+        // keys holding `[]` collide. So a key whose only name this is loses the field in
+        // one update; otherwise the name is pulled, and an array emptied meanwhile by
+        // another writer is dropped at once.
+        let only_name = vault
             .find_one_and_update(
-                doc! { "_id": id },
-                doc! { "$pull": { "keyAltNames": name }, "$currentDate": { "updateDate": true } },
+                doc! { "_id": id, "keyAltNames": [name] },
+                doc! { "$unset": { "keyAltNames": "" }, "$currentDate": { "updateDate": true } },
             )
             .return_document(ReturnDocument::Before)
             .await
             .map_err(key_vault_error(operation))?;
-        vault
-            .update_one(
-                doc! { "_id": id, "keyAltNames": { "$size": 0 } },
-                doc! { "$unset": { "keyAltNames": "" } },
-            )
-            .await
-            .map_err(key_vault_error(operation))?;
+        let before = match only_name {
+            Some(before) => Some(before),
+            None => {
+                let before = vault
+                    .find_one_and_update(
+                        doc! { "_id": id },
+                        doc! { "$pull": { "keyAltNames": name }, "$currentDate": { "updateDate": true } },
+                    )
+                    .return_document(ReturnDocument::Before)
+                    .await
+                    .map_err(key_vault_error(operation))?;
+                vault
+                    .update_one(
+                        doc! { "_id": id, "keyAltNames": { "$size": 0 } },
+                        doc! { "$unset": { "keyAltNames": "" } },
+                    )
+                    .await
+                    .map_err(key_vault_error(operation))?;
+                before
+            }
+        };
         // After the server: a load by this name that read the document before the
         // update will not cache what it read.
         self.inner.cache.remove_alt_name(name);
