@@ -34,7 +34,11 @@ async fn the_test_server_answers_a_ping() {
 fn run_the_server_test(uri: Option<&str>) -> (Output, Duration) {
     let mut child = Command::new(std::env::current_exe().unwrap());
     child
-        .args(["the_test_server_answers_a_ping", "--exact", "--test-threads=1"])
+        .args([
+            "the_test_server_answers_a_ping",
+            "--exact",
+            "--test-threads=1",
+        ])
         .env("RUST_BACKTRACE", "1");
     match uri {
         Some(uri) => child.env("MONGODB_URI", uri),
@@ -111,10 +115,8 @@ fn a_password_in_mongodb_uri_is_never_repeated_in_the_failure() {
         .local_addr()
         .unwrap()
         .port();
-    let why = server::checked_uri(Some(format!(
-        "mongodb://alice:s3cret-pw@127.0.0.1:{port}/"
-    )))
-    .unwrap_err();
+    let why = server::checked_uri(Some(format!("mongodb://alice:s3cret-pw@127.0.0.1:{port}/")))
+        .unwrap_err();
     assert!(why.contains(&format!("127.0.0.1:{port}")), "{why}");
     assert!(!why.contains("s3cret-pw"), "{why}");
 }
