@@ -84,7 +84,7 @@ pub use client_encryption::{
 };
 pub use data_key::DataKey;
 pub use encrypted_collection::EncryptedCollection;
-pub use error::{Error, Result};
+pub use error::{Error, RandomnessError, Result};
 pub use key_cache::{DEFAULT_KEY_CACHE_TTL, KeyCache};
 pub use key_document::KeyDocument;
 pub use local_master_key::{
