@@ -19,7 +19,10 @@ fn occurrences(haystack: &str, needle: &str) -> usize {
 /// Formats `error` as an application using `anyhow` would, and checks that the chain
 /// holds each of `causes`, in order, exactly once.
 fn assert_each_cause_once(error: Error, causes: &[&str]) {
-    let shown = format!("{:#}", anyhow::Error::new(error).context("cannot do the thing"));
+    let shown = format!(
+        "{:#}",
+        anyhow::Error::new(error).context("cannot do the thing")
+    );
     let mut rest = shown.as_str();
     for cause in causes {
         assert_eq!(occurrences(&shown, cause), 1, "`{cause}` in `{shown}`");

@@ -595,10 +595,7 @@ mod tests {
     #[test]
     fn randomness_error_hides_the_generator_but_keeps_its_message_and_code() {
         let error = RandomnessError::os(getrandom::Error::UNSUPPORTED);
-        assert_eq!(
-            error.to_string(),
-            getrandom::Error::UNSUPPORTED.to_string()
-        );
+        assert_eq!(error.to_string(), getrandom::Error::UNSUPPORTED.to_string());
         assert_eq!(error.raw_os_error(), None);
         assert!(error.source().is_none());
         let stuck = RandomnessError::implausible("the generator is stuck");

@@ -94,6 +94,10 @@ pub use master_key::MasterKey;
 pub use plaintext::allowed_deterministic;
 
 pub use bson;
+/// The `zeroize` crate of [`Zeroizing`](zeroize::Zeroizing), which
+/// [`LocalMasterKey::generate_bytes`] returns: re-exported so that you name the version
+/// this crate uses.
+pub use zeroize;
 
 /// Used by the code `#[derive(Encrypted)]` generates; not a public API.
 #[doc(hidden)]

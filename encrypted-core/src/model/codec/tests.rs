@@ -345,10 +345,7 @@ fn finding_14_garbage_ciphertext_is_malformed_before_any_key_lookup() {
     assert!(ids.is_empty());
     for missing in [MissingKeys::Fail, MissingKeys::Seal] {
         let error = decrypt_wide(&stored, &Keys::default(), missing).unwrap_err();
-        assert!(
-            report(&error).contains("malformed ciphertext"),
-            "{error}"
-        );
+        assert!(report(&error).contains("malformed ciphertext"), "{error}");
     }
 }
 
