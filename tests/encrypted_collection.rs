@@ -16,6 +16,9 @@ mod server;
 #[path = "common/medco.rs"]
 mod medco;
 
+#[path = "common/report.rs"]
+mod report;
+
 use bson::spec::BinarySubtype;
 use bson::{Bson, Document, doc};
 use encrypted::kms::{KmsProviders, LocalKms};
@@ -316,7 +319,7 @@ async fn a_receptionist_without_keys_sees_names_and_providers_and_sealed_secrets
         "{error}"
     );
     assert_eq!(
-        error.to_string(),
+        report::report(&error),
         "field `ssn`: this collection handle has no key access"
     );
     // Nor can it query by an encrypted field, or write one.
@@ -467,7 +470,7 @@ async fn tampered_or_plaintext_stored_fields_are_errors_that_name_the_field() {
         "{error}"
     );
     assert_eq!(
-        error.to_string(),
+        report::report(&error),
         "field `insurance.policyNumber`: decryption failed: the ciphertext is not authentic for this key"
     );
     setup.drop().await;
@@ -901,7 +904,7 @@ async fn finding_14_errors_name_the_field_and_say_what_is_wrong() {
         "{error}"
     );
     assert!(
-        error.to_string().contains("malformed ciphertext"),
+        report::report(&error).contains("malformed ciphertext"),
         "{error}"
     );
 

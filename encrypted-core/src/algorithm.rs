@@ -14,6 +14,7 @@ use std::str::FromStr;
 /// assert_eq!(Algorithm::Random.as_str(), "AEAD_AES_256_CBC_HMAC_SHA_512-Random");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Algorithm {
     /// The IV is derived from the key and the plaintext, so equal values under the same
     /// key give equal ciphertexts: the field can be queried by equality, and equality of

@@ -11,6 +11,13 @@ use crate::Algorithm;
 /// deliberately opaque: [`Error::Decryption`] does not say whether the tag or the
 /// padding was wrong.
 ///
+/// Following the `std::error::Error` convention, a variant that wraps another error
+/// (one with a `source`) says only what it adds (the field, the file, the operation):
+/// the cause is its [`source`](std::error::Error::source), not repeated in its message.
+/// Print the whole chain with a reporter (`anyhow`'s `{:#}`, or by walking
+/// `source()`), which shows each cause once:
+/// ``field `ssn`: decryption failed: the ciphertext is not authentic for this key``.
+///
 /// ```
 /// use bson::Bson;
 /// use encrypted_core::{Algorithm, DataKey, Error};
@@ -66,8 +73,8 @@ pub enum Error {
     #[error("the master key is not valid base64")]
     InvalidMasterKeyEncoding,
 
-    /// A master key file could not be read.
-    #[error("cannot read the master key file {}: {source}", .path.display())]
+    /// A master key file could not be read; `source` says why.
+    #[error("cannot read the master key file {}", .path.display())]
     MasterKeyFile {
         /// The file.
         path: std::path::PathBuf,
@@ -79,7 +86,7 @@ pub enum Error {
     /// ([`LocalMasterKey::create_file`](crate::LocalMasterKey::create_file)): it exists
     /// already (`source` of kind `AlreadyExists`), its folder is missing, or writing
     /// failed.
-    #[error("cannot write the master key file {}: {source}", .path.display())]
+    #[error("cannot write the master key file {}", .path.display())]
     MasterKeyFileWrite {
         /// The file.
         path: std::path::PathBuf,
@@ -228,12 +235,14 @@ pub enum Error {
         count: u64,
     },
 
-    /// The key vault server failed or could not be reached.
-    #[error("key vault {operation} failed: {source}")]
+    /// The key vault server failed or could not be reached; `source` is the driver's
+    /// error.
+    #[error("key vault {operation} failed")]
     KeyVault {
         /// The key vault operation (`createDataKey`, `getKey`, …).
         operation: &'static str,
-        /// The driver's error.
+        /// The driver's error: a type of the `mongodb` crate, which this crate
+        /// re-exports so that its version is the one you name.
         source: Box<mongodb::error::Error>,
     },
 
@@ -249,7 +258,7 @@ pub enum Error {
 
     /// Encrypting or decrypting one field of a model failed; `path` names the field
     /// (`insurance.policyNumber`), `source` says why.
-    #[error("field `{path}`: {source}")]
+    #[error("field `{path}`")]
     Field {
         /// The dotted path of the field, as stored.
         path: String,
@@ -341,21 +350,23 @@ pub enum Error {
     #[error("this collection handle has no key access")]
     NoKeyAccess,
 
-    /// The server rejected or failed a collection operation.
-    #[error("{operation} on `{namespace}` failed: {source}")]
+    /// The server rejected or failed a collection operation; `source` is the driver's
+    /// error.
+    #[error("{operation} on `{namespace}` failed")]
     Collection {
         /// The operation (`insertOne`, `find`, …).
         operation: &'static str,
         /// The collection's namespace.
         namespace: String,
-        /// The driver's error.
+        /// The driver's error: a type of the `mongodb` crate, which this crate
+        /// re-exports so that its version is the one you name.
         source: Box<mongodb::error::Error>,
     },
 
     /// `insertMany` failed part-way (a write error, a lost connection): `inserted` of the
     /// `total` documents are stored, counted by the `_id`s sent, or `None` when they could
-    /// not be counted (the server is unreachable).
-    #[error("insertMany on `{namespace}` failed after storing {} of {total} documents: {source}", .inserted.map_or_else(|| "an unknown number".to_owned(), |n| n.to_string()))]
+    /// not be counted (the server is unreachable). `source` is the driver's error.
+    #[error("insertMany on `{namespace}` failed after storing {} of {total} documents", .inserted.map_or_else(|| "an unknown number".to_owned(), |n| n.to_string()))]
     PartialInsert {
         /// The collection's namespace.
         namespace: String,
@@ -363,14 +374,74 @@ pub enum Error {
         inserted: Option<u64>,
         /// How many documents were sent.
         total: usize,
-        /// The driver's error.
+        /// The driver's error: a type of the `mongodb` crate, which this crate
+        /// re-exports so that its version is the one you name.
         source: Box<mongodb::error::Error>,
     },
 
-    /// The operating system's random number generator failed.
-    #[error("the operating system's random number generator failed: {0}")]
-    Randomness(getrandom::Error),
+    /// The operating system's random number generator failed; `source` says how.
+    #[error("the operating system's random number generator failed")]
+    Randomness {
+        /// What the generator reported.
+        source: RandomnessError,
+    },
 }
+
+/// How the operating system's random number generator failed ([`Error::Randomness`]).
+///
+/// Opaque on purpose: the generator behind it is an implementation detail. Its message
+/// is the operating system's; [`raw_os_error`](Self::raw_os_error) gives the code.
+///
+/// ```
+/// # fn show(error: &encrypted_core::Error) {
+/// if let encrypted_core::Error::Randomness { source } = error {
+///     eprintln!("CSPRNG failure (OS error {:?}): {source}", source.raw_os_error());
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RandomnessError(RandomnessFailure);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RandomnessFailure {
+    /// The operating system's call failed.
+    Os(getrandom::Error),
+    /// The generator answered, but with output no working generator gives.
+    Implausible(&'static str),
+}
+
+impl RandomnessError {
+    /// The generator's call failed.
+    pub(crate) const fn os(error: getrandom::Error) -> Self {
+        Self(RandomnessFailure::Os(error))
+    }
+
+    /// The generator answered with output that cannot be random (`what` says why).
+    pub(crate) const fn implausible(what: &'static str) -> Self {
+        Self(RandomnessFailure::Implausible(what))
+    }
+
+    /// The operating system's error code (`errno` on Unix), when the failure came from
+    /// a system call that returned one.
+    #[must_use]
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self.0 {
+            RandomnessFailure::Os(error) => error.raw_os_error(),
+            RandomnessFailure::Implausible(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RandomnessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            RandomnessFailure::Os(error) => std::fmt::Display::fmt(&error, f),
+            RandomnessFailure::Implausible(what) => f.write_str(what),
+        }
+    }
+}
+
+impl std::error::Error for RandomnessError {}
 
 fn prohibited_message(bson_type: ElementType, algorithm: Algorithm) -> String {
     let name = crate::plaintext::type_name(bson_type);
@@ -417,3 +488,118 @@ fn key_id_context(key_id: Option<&bson::Uuid>) -> String {
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The whole chain of `error`, `outer: cause: its cause`, as a reporter prints it: for
+/// tests that check what a user would read.
+#[cfg(test)]
+pub(crate) fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        line.push_str(": ");
+        line.push_str(&error.to_string());
+        cause = error.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// Every variant that wraps another error, with a source whose message is easy to
+    /// spot.
+    fn wrapping_errors() -> Vec<Error> {
+        let io = || std::io::Error::other("disk on fire");
+        let mut errors = vec![
+            Error::MasterKeyFile {
+                path: "master-key.txt".into(),
+                source: io(),
+            },
+            Error::MasterKeyFileWrite {
+                path: "master-key.txt".into(),
+                source: io(),
+            },
+            Error::Field {
+                path: "insurance.policyNumber".to_owned(),
+                source: Box::new(Error::Decryption),
+            },
+            Error::Randomness {
+                source: RandomnessError::os(getrandom::Error::UNSUPPORTED),
+            },
+            Error::Randomness {
+                source: RandomnessError::implausible("the generator is stuck"),
+            },
+        ];
+        errors.extend(driver_wrapping_errors());
+        errors
+    }
+
+    /// The variants that wrap the driver's errors.
+    fn driver_wrapping_errors() -> Vec<Error> {
+        let driver = || Box::new(mongodb::error::Error::from(std::io::Error::other("reset")));
+        vec![
+            Error::KeyVault {
+                operation: "getKey",
+                source: driver(),
+            },
+            Error::Collection {
+                operation: "find",
+                namespace: "medco.patients".to_owned(),
+                source: driver(),
+            },
+            Error::PartialInsert {
+                namespace: "medco.patients".to_owned(),
+                inserted: Some(3),
+                total: 5,
+                source: driver(),
+            },
+        ]
+    }
+
+    #[test]
+    fn a_wrapping_variant_does_not_repeat_its_source_in_its_message() {
+        for error in wrapping_errors() {
+            let source = error.source().expect("a wrapping variant has a source");
+            let (message, cause) = (error.to_string(), source.to_string());
+            assert!(!message.is_empty() && !cause.is_empty(), "{error:?}");
+            assert!(
+                !message.contains(&cause),
+                "`{message}` repeats its source `{cause}`"
+            );
+        }
+    }
+
+    #[test]
+    fn messages_are_lowercase_without_a_final_period() {
+        let mut errors = wrapping_errors();
+        errors.extend([
+            Error::Decryption,
+            Error::MissingField,
+            Error::AlreadyEncrypted,
+            Error::NoKeyAccess,
+            Error::InvalidMasterKeyEncoding,
+        ]);
+        for error in errors {
+            let message = error.to_string();
+            assert!(!message.ends_with('.'), "{message}");
+            assert!(
+                !message.starts_with(|c: char| c.is_uppercase()) || message.starts_with("KMS"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn randomness_error_hides_the_generator_but_keeps_its_message_and_code() {
+        let error = RandomnessError::os(getrandom::Error::UNSUPPORTED);
+        assert_eq!(error.to_string(), getrandom::Error::UNSUPPORTED.to_string());
+        assert_eq!(error.raw_os_error(), None);
+        assert!(error.source().is_none());
+        let stuck = RandomnessError::implausible("the generator is stuck");
+        assert_eq!(stuck.to_string(), "the generator is stuck");
+        assert_eq!(stuck.raw_os_error(), None);
+    }
+}

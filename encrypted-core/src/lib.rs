@@ -84,7 +84,7 @@ pub use client_encryption::{
 };
 pub use data_key::DataKey;
 pub use encrypted_collection::EncryptedCollection;
-pub use error::{Error, Result};
+pub use error::{Error, RandomnessError, Result};
 pub use key_cache::{DEFAULT_KEY_CACHE_TTL, KeyCache};
 pub use key_document::KeyDocument;
 pub use local_master_key::{
@@ -94,6 +94,10 @@ pub use master_key::MasterKey;
 pub use plaintext::allowed_deterministic;
 
 pub use bson;
+/// The `zeroize` crate of [`Zeroizing`](zeroize::Zeroizing), which
+/// [`LocalMasterKey::generate_bytes`] returns: re-exported so that you name the version
+/// this crate uses.
+pub use zeroize;
 
 /// Used by the code `#[derive(Encrypted)]` generates; not a public API.
 #[doc(hidden)]

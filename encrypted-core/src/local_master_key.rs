@@ -224,7 +224,11 @@ impl LocalMasterKey {
             }
         }
         // Sixteen draws in a row of nothing but base64 characters: the generator is broken.
-        Err(Error::Randomness(getrandom::Error::UNEXPECTED))
+        Err(Error::Randomness {
+            source: crate::error::RandomnessError::implausible(
+                "sixteen draws in a row were all base64 characters",
+            ),
+        })
     }
 
     /// Generates a new master key and stores its 96 raw bytes (the format of MongoDB's

@@ -1,7 +1,7 @@
 //! Typed models: what `#[derive(Encrypted)]` generates code against.
 //!
-//! A model is a struct whose encrypted fields are described, at compile time, by a
-//! [`ModelSpec`]. From it come the model's CSFLE JSON Schema ([`json_schema`]), the
+//! A model is a struct whose encrypted fields are described, at compile time, by its
+//! [`Encrypted::SPEC`]. From it come the model's CSFLE JSON Schema ([`json_schema`]), the
 //! server-side [`validator`], the codecs that encrypt a serialized model before it
 //! reaches the driver and decrypt it after, the typed field paths that build
 //! [`Filter`]s and [`Update`]s, and the model's *view*: the same struct with each
@@ -24,6 +24,8 @@ pub use path::{
 };
 pub use protected::{Protected, Sealed};
 pub use schema::{json_schema, schema_key_alt_names, validator};
+// Written by the derive's generated code; semver-exempt (see `spec`).
+#[doc(hidden)]
 pub use spec::{EncryptedFieldSpec, FieldKind, FieldSpec, KeySource, ModelSpec};
 pub use update::Update;
 
@@ -59,13 +61,14 @@ pub(crate) use update::check_raw_update;
 ///     blood_type: String,
 /// }
 ///
-/// assert_eq!(Patient::SPEC.fields.len(), 2);
 /// assert_eq!(Patient::fields().blood_type().path(), "bloodType");
 /// ```
 pub trait Encrypted:
     serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
 {
-    /// What is encrypted, how, and with which key.
+    /// What is encrypted, how, and with which key: what [`json_schema`],
+    /// [`validator`] and the codecs read. Pass it along; its type is written by the
+    /// derive and not part of the stable API (semver-exempt), so do not look inside.
     const SPEC: &'static ModelSpec;
 
     /// The model as a reader sees it: each encrypted field a [`Protected`] value (its

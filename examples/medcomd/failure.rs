@@ -37,17 +37,14 @@ impl fmt::Display for Failure {
     }
 }
 
-/// An error and its causes on one line; a cause already quoted by its parent's message
-/// (as `thiserror`'s `{source}` and the driver's errors do) is not repeated.
+/// An error and its causes on one line, `outer: inner: innermost`: each error's message
+/// says only what it adds (as `encrypted`'s errors do), so every cause is printed once.
 pub fn one_line(error: &(dyn Error + 'static)) -> String {
     let mut line = error.to_string();
     let mut cause = error.source();
     while let Some(error) = cause {
-        let text = error.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
+        line.push_str(": ");
+        line.push_str(&error.to_string());
         cause = error.source();
     }
     line.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -11,6 +11,7 @@ use bson::Uuid;
 /// assert_eq!(by_name, KeyRef::AltName("medco-key".to_owned()));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum KeyRef {
     /// The key's `_id`.
     Id(Uuid),

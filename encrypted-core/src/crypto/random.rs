@@ -12,7 +12,9 @@ use crate::{Error, Result};
 
 /// Fills `dest` from the operating system's cryptographically secure generator.
 pub(crate) fn fill(dest: &mut [u8]) -> Result<()> {
-    getrandom::fill(dest).map_err(Error::Randomness)
+    getrandom::fill(dest).map_err(|error| Error::Randomness {
+        source: crate::error::RandomnessError::os(error),
+    })
 }
 
 const POOL_LEN: usize = 4096;

@@ -10,18 +10,25 @@ use super::spec::{FieldKind, KeySource, ModelSpec};
 use crate::{Error, Result, plaintext};
 
 /// The alternate names of the keys a model's schema names (not the per-document ones),
-/// each once, in the order they appear.
+/// each once, in the order they appear; `spec` is the model's
+/// [`Encrypted::SPEC`](super::Encrypted::SPEC).
 ///
 /// ```
-/// use encrypted_core::model::{KeySource, ModelSpec, schema_key_alt_names};
+/// use encrypted_core::model::{Encrypted, schema_key_alt_names};
+/// # use encrypted_derive::Encrypted;
+/// use serde::{Deserialize, Serialize};
 ///
-/// const SPEC: ModelSpec = ModelSpec {
-///     name: "Patient",
-///     key: Some(KeySource::AltName("medco-key")),
-///     inherits_key: false,
-///     fields: &[],
-/// };
-/// assert_eq!(schema_key_alt_names(&SPEC), ["medco-key"]);
+/// #[derive(Serialize, Deserialize, Encrypted)]
+/// # #[encrypted(crate = "encrypted_core")]
+/// #[encrypted(key_alt_name = "medco-key")]
+/// struct Patient {
+///     #[encrypt(deterministic)]
+///     ssn: i32,
+///     #[encrypt(random, key_alt_name = "billing-key")]
+///     card: String,
+/// }
+///
+/// assert_eq!(schema_key_alt_names(Patient::SPEC), ["medco-key", "billing-key"]);
 /// ```
 pub fn schema_key_alt_names(spec: &ModelSpec) -> Vec<&'static str> {
     let mut names = Vec::new();
@@ -50,34 +57,31 @@ fn collect_alt_names(spec: &ModelSpec, names: &mut Vec<&'static str>) {
     }
 }
 
-/// The CSFLE JSON Schema of a model (the document a libmongocrypt-based driver takes in
-/// its `schemaMap`), with each key alternate name replaced by the UUID `key_id` gives.
+/// The CSFLE JSON Schema of a model (`spec` is its
+/// [`Encrypted::SPEC`](super::Encrypted::SPEC)): the document a libmongocrypt-based
+/// driver takes in its `schemaMap`, with each key alternate name replaced by the UUID
+/// `key_id` gives.
 ///
 /// # Errors
 ///
 /// [`Error::KeyNotFound`] when `key_id` does not know an alternate name.
 ///
 /// ```
-/// use encrypted_core::Algorithm;
-/// use encrypted_core::bson::{doc, spec::ElementType, Uuid};
-/// use encrypted_core::model::{json_schema, EncryptedFieldSpec, FieldKind, FieldSpec, KeySource, ModelSpec};
+/// use encrypted_core::bson::{doc, Uuid};
+/// use encrypted_core::model::{json_schema, Encrypted};
+/// # use encrypted_derive::Encrypted;
+/// use serde::{Deserialize, Serialize};
 ///
-/// const SPEC: ModelSpec = ModelSpec {
-///     name: "Patient",
-///     key: Some(KeySource::AltName("medco-key")),
-///     inherits_key: false,
-///     fields: &[FieldSpec {
-///         name: "ssn",
-///         kind: FieldKind::Encrypted(EncryptedFieldSpec {
-///             algorithm: Algorithm::Deterministic,
-///             bson_type: ElementType::Int32,
-///             key: None,
-///             optional: false,
-///         }),
-///     }],
-/// };
+/// #[derive(Serialize, Deserialize, Encrypted)]
+/// # #[encrypted(crate = "encrypted_core")]
+/// #[encrypted(key_alt_name = "medco-key")]
+/// struct Patient {
+///     #[encrypt(deterministic)]
+///     ssn: i32,
+/// }
+///
 /// let key_id = Uuid::new();
-/// let schema = json_schema(&SPEC, |_| Some(key_id))?;
+/// let schema = json_schema(Patient::SPEC, |_| Some(key_id))?;
 /// assert_eq!(
 ///     schema.get_document("properties")?.get_document("ssn")?,
 ///     &doc! { "encrypt": {

@@ -1,6 +1,11 @@
 //! The compile-time description of a model: which fields are encrypted, how, with
 //! which key. `#[derive(Encrypted)]` writes one as a `const`; the schema, the codecs and
 //! the typed paths all read it.
+//!
+//! These types are written by generated code only: they are `#[doc(hidden)]` and not
+//! part of the stable API (their fields may change in any release), so that the
+//! derive and the runtime can evolve together. Applications pass `Model::SPEC` along
+//! (to [`json_schema`](super::json_schema), say) without looking inside.
 
 use bson::spec::ElementType;
 
@@ -10,6 +15,9 @@ use crate::Algorithm;
 ///
 /// Built at compile time by the derive; read by [`json_schema`](super::json_schema), the codecs
 /// and [`EncryptedCollection`](crate::EncryptedCollection).
+///
+/// Used by the code `#[derive(Encrypted)]` generates; not part of the stable API: it
+/// may change in any release (semver-exempt), which is why it is hidden from the docs.
 ///
 /// ```
 /// use encrypted_core::model::{KeySource, ModelSpec};
@@ -22,6 +30,7 @@ use crate::Algorithm;
 /// };
 /// assert!(!EMPTY.has_encrypted_fields());
 /// ```
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModelSpec {
     /// The Rust name of the struct (for messages).
@@ -37,6 +46,9 @@ pub struct ModelSpec {
 }
 
 /// One field of a [`ModelSpec`].
+///
+/// Used by the code `#[derive(Encrypted)]` generates; not part of the stable API: it
+/// may change in any release (semver-exempt), which is why it is hidden from the docs.
 ///
 /// ```
 /// use encrypted_core::Algorithm;
@@ -54,6 +66,7 @@ pub struct ModelSpec {
 /// };
 /// assert_eq!(ssn.name, "ssn");
 /// ```
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldSpec {
     /// The field's name as stored (after serde's `rename` / `rename_all`).
@@ -63,7 +76,12 @@ pub struct FieldSpec {
 }
 
 /// Whether a field is encrypted itself or holds a model with encrypted fields.
+///
+/// Used by the code `#[derive(Encrypted)]` generates; not part of the stable API: it
+/// may change in any release (semver-exempt), which is why it is hidden from the docs.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FieldKind {
     /// `#[encrypt(deterministic)]` or `#[encrypt(random)]`.
     Encrypted(EncryptedFieldSpec),
@@ -78,6 +96,10 @@ pub enum FieldKind {
 }
 
 /// How one field is encrypted.
+///
+/// Used by the code `#[derive(Encrypted)]` generates; not part of the stable API: it
+/// may change in any release (semver-exempt), which is why it is hidden from the docs.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncryptedFieldSpec {
     /// Deterministic or random.
@@ -92,7 +114,12 @@ pub struct EncryptedFieldSpec {
 }
 
 /// Where the data key of a field comes from.
+///
+/// Used by the code `#[derive(Encrypted)]` generates; not part of the stable API: it
+/// may change in any release (semver-exempt), which is why it is hidden from the docs.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum KeySource {
     /// A data key named by its UUID (`key_id = "..."`).
     Id([u8; 16]),

@@ -70,15 +70,15 @@ impl<T, E: Error + Send + Sync + 'static> Context<T> for Result<T, E> {
 
 /// The error and its chain of causes on one line, `outer: inner: innermost`.
 ///
-/// Many errors already print their source in their own message (`thiserror`'s
-/// `{source}`, the driver's errors): a cause whose text is already on the line is left
-/// out rather than repeated.
+/// Each error's message says only what it adds (the `std::error::Error` convention, which
+/// `encrypted`'s errors follow), so every cause is printed, once. Line breaks inside a
+/// message (the driver's) become spaces.
 pub fn one_line(error: &(dyn Error + 'static)) -> String {
     let mut line = error.to_string();
     let mut cause = error.source();
     while let Some(error) = cause {
         let text = error.to_string();
-        if !text.is_empty() && !line.contains(&text) {
+        if !text.is_empty() {
             line.push_str(": ");
             line.push_str(&text);
         }
@@ -92,15 +92,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chains_causes_once_on_one_line() {
-        let io = std::io::Error::other("disk on fire\nreally");
-        let failure = Failure::caused_by(
-            "cannot write k",
-            Failure::caused_by(format!("write failed: {io}"), io),
-        );
+    fn prints_each_cause_of_the_chain_once() {
+        let nested = encrypted::Error::Field {
+            path: "insurance".to_owned(),
+            source: Box::new(encrypted::Error::Field {
+                path: "policyNumber".to_owned(),
+                source: Box::new(encrypted::Error::KeyNotFound {
+                    key: "alt name `billing`".to_owned(),
+                }),
+            }),
+        };
+        let failure = Failure::caused_by("cannot decrypt\nthe value", nested);
         assert_eq!(
             one_line(&failure),
-            "cannot write k: write failed: disk on fire really"
+            "cannot decrypt the value: field `insurance`: field `policyNumber`: no data key alt name `billing` in the key vault"
         );
     }
 }
