@@ -13,8 +13,7 @@
     clippy::indexing_slicing
 )]
 
-#[path = "common/server.rs"]
-mod server;
+use test_support::server;
 
 use bson::raw::CString;
 use bson::spec::BinarySubtype;
