@@ -228,6 +228,7 @@ pub enum Error {
         count: u64,
     },
 
+    #[cfg(feature = "driver")]
     /// The key vault server failed or could not be reached.
     #[error("key vault {operation} failed: {source}")]
     KeyVault {
@@ -341,6 +342,7 @@ pub enum Error {
     #[error("this collection handle has no key access")]
     NoKeyAccess,
 
+    #[cfg(feature = "driver")]
     /// The server rejected or failed a collection operation.
     #[error("{operation} on `{namespace}` failed: {source}")]
     Collection {
@@ -352,6 +354,7 @@ pub enum Error {
         source: Box<mongodb::error::Error>,
     },
 
+    #[cfg(feature = "driver")]
     /// `insertMany` failed part-way (a write error, a lost connection): `inserted` of the
     /// `total` documents are stored, counted by the `_id`s sent, or `None` when they could
     /// not be counted (the server is unreachable).
