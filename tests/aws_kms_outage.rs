@@ -10,8 +10,7 @@
     clippy::indexing_slicing
 )]
 
-#[path = "common/server.rs"]
-mod server;
+use test_support::server;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};

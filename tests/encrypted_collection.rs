@@ -10,8 +10,7 @@
     missing_docs
 )]
 
-#[path = "common/server.rs"]
-mod server;
+use test_support::server;
 
 #[path = "common/medco.rs"]
 mod medco;

@@ -20,10 +20,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 #[allow(dead_code)]
-#[path = "../src/bin/encrypted-keys/extended_json.rs"]
+#[path = "../encrypted-cli/src/extended_json.rs"]
 mod extended_json;
 #[allow(dead_code)]
-#[path = "../src/bin/encrypted-keys/failure.rs"]
+#[path = "../encrypted-cli/src/failure.rs"]
 mod failure;
 #[allow(dead_code)]
 #[path = "../fuzz/src/targets.rs"]

@@ -9,8 +9,7 @@
     clippy::indexing_slicing
 )]
 
-#[path = "common/server.rs"]
-mod server;
+use test_support::server;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

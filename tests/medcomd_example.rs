@@ -10,12 +10,10 @@
     clippy::indexing_slicing
 )]
 
-#[path = "common/server.rs"]
-mod server;
+use test_support::server;
 
-#[path = "common/secrets.rs"]
-mod secrets;
 use secrets::holds_no_key_bytes;
+use test_support::secrets;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

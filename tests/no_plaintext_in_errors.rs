@@ -3,7 +3,8 @@
 //! Every path that sees plaintext is driven into failure with a secret inside the
 //! value, and the `Display` and `Debug` of the error (or the command line's output) are
 //! searched for it: `DataKey`, `ClientEncryption`, a typed `$set` through
-//! `EncryptedCollection`, and the `encrypted-keys` command line. Decryption is driven
+//! `EncryptedCollection` (the `encrypted-keys` command line's test is in
+//! `encrypted-cli/tests/cli_no_plaintext_in_errors.rs`). Decryption is driven
 //! with ciphertexts that are authentic but whose plaintext is not a valid value of the
 //! type their header names. The server tests need `MONGODB_URI`.
 
@@ -15,11 +16,9 @@
     missing_docs
 )]
 
-#[path = "common/server.rs"]
-mod server;
+use test_support::server;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use aes::Aes256;
 use bson::spec::{BinarySubtype, ElementType};
@@ -269,66 +268,6 @@ async fn finding_1_a_typed_set_does_not_quote_the_plaintext() {
     // Nothing was written.
     let stored = records.find_one(Filter::all()).await.unwrap().unwrap();
     assert_eq!(stored, record());
-    drop_db(&db).await;
-}
-
-#[tokio::test]
-async fn finding_1_the_command_line_encrypt_does_not_quote_the_plaintext() {
-    let db = server::unique_db("noquote_cli");
-    let dir = std::env::temp_dir().join(format!("encrypted-keys-{db}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let master_key = dir.join("master-key.txt");
-    let master_key = master_key.to_str().unwrap();
-    let run = |args: &[&str], stdin: Option<&str>| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_encrypted-keys"));
-        command
-            .env("MONGODB_URI", server::uri())
-            .args(["--key-vault", &format!("{db}.__keyVault")])
-            .args(["--local-master-key", master_key])
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = command.spawn().unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            std::io::Write::write_all(&mut input, text.as_bytes()).unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
-    };
-    let generated = Command::new(env!("CARGO_BIN_EXE_encrypted-keys"))
-        .args(["master-key", "generate", master_key])
-        .output()
-        .unwrap();
-    assert!(generated.status.success());
-    let created = run(&["keys", "create", "--provider", "local"], None);
-    assert!(created.status.success(), "{created:?}");
-    let id = String::from_utf8(created.stdout).unwrap().trim().to_owned();
-
-    let values = [
-        format!(r#"{{"{SECRET}\u0000": 1}}"#),
-        format!(r#"{{"a": {{"{SECRET}\u0000": "{SECRET}"}}}}"#),
-        format!(r#"[{{"{SECRET}\u0000": 1}}]"#),
-    ];
-    for value in &values {
-        for (argument, stdin) in [(value.as_str(), None), ("-", Some(value.as_str()))] {
-            let output = run(
-                &["encrypt", "--key", &id, "--algorithm", "random", argument],
-                stdin,
-            );
-            assert!(!output.status.success());
-            assert!(output.stdout.is_empty());
-            let stderr = String::from_utf8(output.stderr).unwrap();
-            assert!(stderr.starts_with("error: "), "{stderr}");
-            assert!(stderr.contains("NUL"), "{stderr}");
-            assert!(
-                !stderr.contains(NEEDLE),
-                "the error quotes the plaintext: {stderr}"
-            );
-        }
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
     drop_db(&db).await;
 }
 

@@ -10,8 +10,7 @@
     clippy::indexing_slicing
 )]
 
-#[path = "common/server.rs"]
-mod server;
+use test_support::server;
 
 use std::net::TcpListener;
 use std::process::{Command, Output};

@@ -11,11 +11,9 @@
     clippy::indexing_slicing
 )]
 
-#[path = "common/server.rs"]
-mod server;
+use test_support::server;
 
-#[path = "common/python_peer.rs"]
-mod python_peer;
+use test_support::python_peer;
 
 use bson::{Bson, doc};
 use encrypted::kms::{KmsProviders, LocalKms};

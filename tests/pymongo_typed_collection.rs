@@ -14,11 +14,9 @@
     missing_docs
 )]
 
-#[path = "common/server.rs"]
-mod server;
+use test_support::server;
 
-#[path = "common/python_peer.rs"]
-mod python_peer;
+use test_support::python_peer;
 
 #[path = "common/medco.rs"]
 mod medco;

@@ -15,8 +15,8 @@
 
 #[path = "common/medco.rs"]
 mod medco;
-#[path = "common/server.rs"]
-mod server;
+
+use test_support::server;
 
 use bson::raw::CString;
 use bson::spec::BinarySubtype;

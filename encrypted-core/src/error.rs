@@ -235,6 +235,7 @@ pub enum Error {
         count: u64,
     },
 
+    #[cfg(feature = "driver")]
     /// The key vault server failed or could not be reached; `source` is the driver's
     /// error.
     #[error("key vault {operation} failed")]
@@ -350,6 +351,7 @@ pub enum Error {
     #[error("this collection handle has no key access")]
     NoKeyAccess,
 
+    #[cfg(feature = "driver")]
     /// The server rejected or failed a collection operation; `source` is the driver's
     /// error.
     #[error("{operation} on `{namespace}` failed")]
@@ -363,6 +365,7 @@ pub enum Error {
         source: Box<mongodb::error::Error>,
     },
 
+    #[cfg(feature = "driver")]
     /// `insertMany` failed part-way (a write error, a lost connection): `inserted` of the
     /// `total` documents are stored, counted by the `_id`s sent, or `None` when they could
     /// not be counted (the server is unreachable). `source` is the driver's error.
@@ -533,11 +536,13 @@ mod tests {
                 source: RandomnessError::implausible("the generator is stuck"),
             },
         ];
+        #[cfg(feature = "driver")]
         errors.extend(driver_wrapping_errors());
         errors
     }
 
     /// The variants that wrap the driver's errors.
+    #[cfg(feature = "driver")]
     fn driver_wrapping_errors() -> Vec<Error> {
         let driver = || Box::new(mongodb::error::Error::from(std::io::Error::other("reset")));
         vec![

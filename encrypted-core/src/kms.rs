@@ -5,14 +5,16 @@
 //! built-in providers are [`LocalKms`] and [`AwsKms`]; new ones (Azure, GCP, KMIP) are added as
 //! implementations of the trait without touching the code that calls them.
 
-pub(crate) mod aws;
 mod local;
 mod provider;
 mod providers;
-mod tls;
 
-pub use aws::{AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES};
 pub use local::LocalKms;
 pub use provider::{BoxFuture, KmsProvider};
 pub use providers::KmsProviders;
-pub use tls::TlsOptions;
+
+// AWS KMS talks HTTPS: it is part of the driver layer (`src/driver/kms/`).
+#[cfg(feature = "driver")]
+pub use crate::driver::kms::{
+    AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES, TlsOptions,
+};

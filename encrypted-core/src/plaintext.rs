@@ -459,8 +459,10 @@ pub(crate) fn wipe(value: Bson) {
 
 /// A plaintext this crate was handed by value: [`wipe`]d when dropped, also when the
 /// future holding it is cancelled.
+#[cfg(feature = "driver")]
 pub(crate) struct WipeOnDrop(pub(crate) Bson);
 
+#[cfg(feature = "driver")]
 impl Drop for WipeOnDrop {
     fn drop(&mut self) {
         wipe(std::mem::replace(&mut self.0, Bson::Null));
@@ -698,6 +700,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "driver")]
     #[test]
     fn wipe_on_drop_zeroizes_what_it_owns() {
         // Observable only through the allocator (tests/zeroization.rs); here: no panic on

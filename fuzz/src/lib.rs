@@ -2,10 +2,10 @@
 
 // The command line's Extended JSON, as the binary compiles it.
 #[allow(dead_code)]
-#[path = "../../src/bin/encrypted-keys/extended_json.rs"]
+#[path = "../../encrypted-cli/src/extended_json.rs"]
 mod extended_json;
 #[allow(dead_code)]
-#[path = "../../src/bin/encrypted-keys/failure.rs"]
+#[path = "../../encrypted-cli/src/failure.rs"]
 mod failure;
 
 pub mod targets;

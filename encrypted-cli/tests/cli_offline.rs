@@ -229,3 +229,31 @@ fn finding_14_unreachable_server_is_reported_quickly_with_its_host() {
     ]);
     assert!(error.contains("within 1.5 s"), "{error}");
 }
+
+/// An AWS key that the command never reaches.
+const ARN: &str = "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000";
+
+#[test]
+fn finding_12_the_command_line_refuses_a_ca_file_that_is_not_one() {
+    let not_a_ca = std::env::temp_dir().join(format!("not-a-ca-{}.pem", bson::Uuid::new()));
+    std::fs::write(&not_a_ca, "my-hostname\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_encrypted-keys"))
+        // Never reached: the CA file must be refused before connecting.
+        .env(
+            "MONGODB_URI",
+            "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300",
+        )
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .args(["--aws-ca-file", not_a_ca.to_str().unwrap()])
+        .args(["keys", "create", "--provider", "aws", "--aws-key-arn", ARN])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&not_a_ca);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("AWS CA file") && stderr.contains("no certificate"),
+        "{stderr}"
+    );
+}

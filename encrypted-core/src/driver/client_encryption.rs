@@ -3,7 +3,6 @@
 //! `ClientEncryption`, done natively.
 
 mod create_data_key;
-mod key_ref;
 mod key_vault;
 mod rewrap;
 
@@ -16,13 +15,14 @@ use mongodb::options::ReturnDocument;
 use mongodb::{Client, Collection};
 
 pub use create_data_key::CreateDataKey;
-pub use key_ref::KeyRef;
 pub use key_vault::Namespace;
 pub(crate) use key_vault::not_implemented;
 pub use rewrap::{MalformedKey, RewrapManyDataKeyResult};
 
 use crate::kms::KmsProviders;
-use crate::{Algorithm, Ciphertext, DataKey, Error, KeyCache, KeyDocument, MasterKey, Result};
+use crate::{
+    Algorithm, Ciphertext, DataKey, Error, KeyCache, KeyDocument, KeyRef, MasterKey, Result,
+};
 
 /// The handle for data keys and explicit encryption: a key vault collection, the KMS
 /// providers that wrap its keys, and a cache of decrypted keys.

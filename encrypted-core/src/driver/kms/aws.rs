@@ -13,7 +13,8 @@ use bson::Uuid;
 use zeroize::Zeroizing;
 
 use self::endpoint::Endpoint;
-use super::{BoxFuture, KmsProvider, TlsOptions};
+use super::TlsOptions;
+use crate::kms::{BoxFuture, KmsProvider};
 use crate::{DataKey, Error, MasterKey, Result};
 
 /// How long one KMS request may take, connection included, unless set otherwise.

@@ -663,7 +663,7 @@ impl<T: Encrypted> EncryptedCollection<T> {
         let namespace = self.collection.namespace();
         let database = self.collection.client().database(&namespace.db);
         let unsupported = |error: mongodb::error::Error, operation| {
-            match crate::client_encryption::not_implemented(&error) {
+            match super::client_encryption::not_implemented(&error) {
                 Some(message) => Error::UnsupportedByServer { operation, message },
                 None => Error::Collection {
                     operation,

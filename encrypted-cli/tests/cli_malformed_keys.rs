@@ -9,8 +9,7 @@
     clippy::indexing_slicing
 )]
 
-#[path = "common/server.rs"]
-mod server;
+use test_support::server;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

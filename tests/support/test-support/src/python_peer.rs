@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 /// Runs `interop/python/<script>` with `request` on its standard input; returns its
 /// reply, which must report no failures.
 pub fn run(script: &str, request: &Value) -> Value {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // This crate sits at tests/support/test-support of the workspace.
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.."));
     let python = root.join(".venv-interop/bin/python");
     assert!(
         python.exists(),

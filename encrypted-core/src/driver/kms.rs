@@ -1,0 +1,8 @@
+//! KMS providers that talk to a remote service over HTTPS, re-exported from
+//! [`crate::kms`] next to the providers of the core.
+
+pub(crate) mod aws;
+mod tls;
+
+pub use aws::{AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES};
+pub use tls::TlsOptions;
