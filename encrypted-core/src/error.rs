@@ -516,7 +516,7 @@ mod tests {
     /// spot.
     fn wrapping_errors() -> Vec<Error> {
         let io = || std::io::Error::other("disk on fire");
-        let mut errors = vec![
+        let errors = vec![
             Error::MasterKeyFile {
                 path: "master-key.txt".into(),
                 source: io(),
@@ -537,7 +537,7 @@ mod tests {
             },
         ];
         #[cfg(feature = "driver")]
-        errors.extend(driver_wrapping_errors());
+        let errors = errors.into_iter().chain(driver_wrapping_errors()).collect();
         errors
     }
 
