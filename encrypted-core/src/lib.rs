@@ -99,6 +99,10 @@ pub use master_key::MasterKey;
 pub use plaintext::allowed_deterministic;
 
 pub use bson;
+/// The `mongodb` driver this crate is built on (feature `driver`): name its types through
+/// this re-export to use the same version.
+#[cfg(feature = "driver")]
+pub use mongodb;
 
 /// Used by the code `#[derive(Encrypted)]` generates; not a public API.
 #[doc(hidden)]
