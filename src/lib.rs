@@ -62,7 +62,14 @@
 
 #![forbid(unsafe_code)]
 
+/// The `bson` crate (version 3) this crate's API uses: name its types through this
+/// re-export to use the same version.
+pub use encrypted_core::bson;
 pub use encrypted_core::model::Encrypted;
+/// The `mongodb` driver (feature `driver`) this crate is built on: name its types through
+/// this re-export to use the same version.
+#[cfg(feature = "driver")]
+pub use encrypted_core::mongodb;
 pub use encrypted_core::*;
 /// Derives [`Encrypted`] for a struct with named fields.
 ///

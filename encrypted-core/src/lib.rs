@@ -103,6 +103,10 @@ pub use bson;
 /// [`LocalMasterKey::generate_bytes`] returns: re-exported so that you name the version
 /// this crate uses.
 pub use zeroize;
+/// The `mongodb` driver this crate is built on (feature `driver`): name its types through
+/// this re-export to use the same version.
+#[cfg(feature = "driver")]
+pub use mongodb;
 
 /// Used by the code `#[derive(Encrypted)]` generates; not a public API.
 #[doc(hidden)]

@@ -10,7 +10,7 @@
 //! never be accepted.
 //!
 //! The crate root that includes this file also declares the command line's `failure`
-//! and `extended_json` modules (`src/bin/encrypted-keys/`), as the binary does.
+//! and `extended_json` modules (`encrypted-cli/src/`), as the binary does.
 
 use std::sync::{Arc, OnceLock};
 
