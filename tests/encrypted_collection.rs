@@ -21,9 +21,10 @@ mod report;
 use bson::spec::BinarySubtype;
 use bson::{Bson, Document, doc};
 use encrypted::kms::{KmsProviders, LocalKms};
-use encrypted::model::{Filter, Update};
+use encrypted::model::{Filter, Keys, Update};
 use encrypted::{
-    ClientEncryption, Encrypted, EncryptedCollection, Error, LocalMasterKey, MasterKey, Namespace,
+    ClientEncryption, Encrypted, EncryptedCollection, Error, KeyRef, LocalMasterKey, MasterKey,
+    Namespace,
 };
 use futures_util::TryStreamExt;
 use medco::{Patient, jon_doe, patient};
@@ -1032,5 +1033,86 @@ async fn finding_16_a_document_nested_a_thousand_levels_deep_is_refused_not_an_a
             "{error}"
         );
     }
+    setup.drop().await;
+}
+
+/// Filters and updates made without a server (the sans-I/O core) are what the collection
+/// sends: the plain driver collection can use them, and the typed collection reads back
+/// what such an update wrote.
+#[tokio::test]
+async fn filters_and_updates_made_without_a_server_work_on_the_plain_driver() {
+    let setup = Setup::new("coll_to_document").await;
+    let patients = setup.patients();
+    patients.insert_one(&jon_doe()).await.unwrap();
+    patients.insert_many((1..=3).map(patient)).await.unwrap();
+    let key = setup
+        .encryption
+        .data_key(&KeyRef::AltName("medco-key".into()))
+        .await
+        .unwrap();
+    let keys = Keys::new().with(KeyRef::AltName("medco-key".into()), key);
+    let plain = setup.db.collection::<Document>("patients");
+
+    let filter = Patient::fields()
+        .ssn()
+        .eq(241014209)
+        .and(
+            Patient::fields()
+                .insurance()
+                .fields()
+                .policy_number()
+                .eq(123142),
+        )
+        .to_document(&keys)
+        .unwrap();
+    assert_eq!(plain.count_documents(filter.clone()).await.unwrap(), 1);
+
+    let update = Update::new()
+        .set(Patient::fields().blood_type(), "O-")
+        .set(
+            Patient::fields().insurance(),
+            medco::Insurance {
+                provider: "Acme".into(),
+                policy_number: 777,
+            },
+        )
+        .to_document(&keys)
+        .unwrap();
+    let set = update.get_document("$set").unwrap();
+    assert!(is_ciphertext(set.get("bloodType")));
+    assert!(is_ciphertext(
+        set.get_document("insurance").unwrap().get("policyNumber")
+    ));
+    assert_eq!(
+        plain
+            .update_one(filter, update)
+            .await
+            .unwrap()
+            .modified_count,
+        1
+    );
+
+    let updated = patients
+        .find_one(
+            Patient::fields()
+                .insurance()
+                .fields()
+                .policy_number()
+                .eq(777),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.blood_type, "O-");
+    assert_eq!(updated.insurance.provider, "Acme");
+    assert_eq!(updated.name, "Jon Doe");
+
+    // A key the schema names but the set lacks is an error naming the field.
+    let error = Patient::fields()
+        .ssn()
+        .eq(1)
+        .to_document(&Keys::new())
+        .unwrap_err();
+    assert!(matches!(error, Error::Field { ref path, .. } if path == "ssn"));
     setup.drop().await;
 }

@@ -19,6 +19,16 @@ pub enum KeyRef {
     AltName(String),
 }
 
+impl KeyRef {
+    /// The key as error messages name it: its id, or ``alt name `name` ``.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Id(id) => id.to_string(),
+            Self::AltName(name) => format!("alt name `{name}`"),
+        }
+    }
+}
+
 impl From<Uuid> for KeyRef {
     fn from(id: Uuid) -> Self {
         Self::Id(id)

@@ -75,8 +75,8 @@ mod key_ref;
 pub mod kms;
 mod local_master_key;
 mod master_key;
-// The model's filter, update and collection codecs are driven by `EncryptedCollection`
-// (the driver layer); the sans-I/O core has no public entry point to them yet.
+// Some model helpers serve only `EncryptedCollection` (the driver layer): the key lists
+// it loads before encoding, `distinct` values, raw-update checks.
 #[cfg_attr(not(feature = "driver"), allow(dead_code, unused_imports))]
 pub mod model;
 mod plaintext;
@@ -99,14 +99,14 @@ pub use master_key::MasterKey;
 pub use plaintext::allowed_deterministic;
 
 pub use bson;
-/// The `zeroize` crate of [`Zeroizing`](zeroize::Zeroizing), which
-/// [`LocalMasterKey::generate_bytes`] returns: re-exported so that you name the version
-/// this crate uses.
-pub use zeroize;
 /// The `mongodb` driver this crate is built on (feature `driver`): name its types through
 /// this re-export to use the same version.
 #[cfg(feature = "driver")]
 pub use mongodb;
+/// The `zeroize` crate of [`Zeroizing`](zeroize::Zeroizing), which
+/// [`LocalMasterKey::generate_bytes`] returns: re-exported so that you name the version
+/// this crate uses.
+pub use zeroize;
 
 /// Used by the code `#[derive(Encrypted)]` generates; not a public API.
 #[doc(hidden)]

@@ -9,6 +9,7 @@
 
 mod codec;
 mod filter;
+mod operands;
 mod path;
 mod protected;
 mod raw;

@@ -459,10 +459,8 @@ pub(crate) fn wipe(value: Bson) {
 
 /// A plaintext this crate was handed by value: [`wipe`]d when dropped, also when the
 /// future holding it is cancelled.
-#[cfg(feature = "driver")]
 pub(crate) struct WipeOnDrop(pub(crate) Bson);
 
-#[cfg(feature = "driver")]
 impl Drop for WipeOnDrop {
     fn drop(&mut self) {
         wipe(std::mem::replace(&mut self.0, Bson::Null));

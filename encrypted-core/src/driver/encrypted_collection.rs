@@ -12,10 +12,8 @@ use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 use mongodb::Collection;
 use mongodb::results::{DeleteResult, InsertManyResult, InsertOneResult, UpdateResult};
 
-use crate::model::{
-    self, DistinctPath, Encrypted, Filter, MissingKeys, Path, RootModel, SetKind, Update,
-};
-use crate::{Algorithm, ClientEncryption, Error, Result};
+use crate::model::{self, DistinctPath, Encrypted, Filter, MissingKeys, Path, RootModel, Update};
+use crate::{ClientEncryption, Error, Result};
 
 /// The collection of model `T`, encrypting and decrypting its marked fields.
 ///
@@ -142,18 +140,6 @@ impl<T: Encrypted> EncryptedCollection<T> {
         })
     }
 
-    async fn encrypt_serialized(
-        &self,
-        spec: &'static model::ModelSpec,
-        plain: &[u8],
-        inherited: Option<model::KeySource>,
-    ) -> Result<Vec<u8>> {
-        let mut needed = HashSet::new();
-        model::keys_to_encrypt(spec, plain, inherited, &Path::ROOT, &mut needed)?;
-        let keys = self.keys_for_refs(needed).await?;
-        model::encrypt_document(spec, plain, inherited, &keys, &Path::ROOT)
-    }
-
     /// Decrypts and deserializes one stored document.
     ///
     /// # Errors
@@ -208,91 +194,14 @@ impl<T: Encrypted> EncryptedCollection<T> {
     }
 
     async fn filter_document(&self, filter: Filter<T>) -> Result<Document> {
-        let needed = filter.keys(T::SPEC);
-        let keys = self.keys_for_paths(needed).await?;
-        filter.into_document(T::SPEC, &|path, value| {
-            keys.encrypt(path, &value, Algorithm::Deterministic, T::SPEC)
-        })
+        let keys = self.keys_for_paths(filter.key_refs()?).await?;
+        filter.to_document(&keys)
     }
 
     async fn update_document(&self, update: Update<T>) -> Result<Document> {
-        let needed = update
-            .operations()
-            .iter()
-            .filter(|operation| matches!(operation.kind, SetKind::Encrypted))
-            .filter_map(|operation| match T::SPEC.lookup(&operation.path) {
-                model::Lookup::Encrypted(_, key) => Some((operation.path.clone(), key)),
-                _ => None,
-            })
-            .collect();
-        let keys = self.keys_for_paths(needed).await?;
-        let mut document = Document::new();
-        for operation in update.into_operations() {
-            let value = operation.value.map_err(|()| Error::Field {
-                path: operation.path.clone(),
-                source: Box::new(Error::UnencodableValue {
-                    reason: "the value cannot be serialized to BSON",
-                }),
-            })?;
-            let value = match operation.kind {
-                SetKind::Encrypted => match T::SPEC.lookup(&operation.path) {
-                    model::Lookup::Encrypted(field, _) => {
-                        // The plaintext is wiped once encrypted, or if encryption fails.
-                        let plaintext = crate::plaintext::WipeOnDrop(value);
-                        keys.encrypt(&operation.path, &plaintext.0, field.algorithm, T::SPEC)?
-                    }
-                    _ => value,
-                },
-                SetKind::Nested(nested) => {
-                    self.encrypt_nested(nested, &operation.path, value).await?
-                }
-                _ => value,
-            };
-            let entry = document
-                .entry(operation.operator.to_owned())
-                .or_insert_with(|| Bson::Document(Document::new()));
-            if let Bson::Document(fields) = entry {
-                fields.insert(operation.path, value);
-            }
-        }
-        Ok(document)
-    }
-
-    async fn encrypt_nested(
-        &self,
-        nested: &'static model::ModelSpec,
-        path: &str,
-        value: Bson,
-    ) -> Result<Bson> {
-        if !matches!(value, Bson::Document(_)) {
-            return Ok(value);
-        }
-        // The plaintext document is wiped once serialized, whatever happens next.
-        let document = crate::plaintext::WipeOnDrop(value);
-        let inherited = match T::SPEC.lookup(path) {
-            model::Lookup::Nested(_, key) => key,
-            _ => None,
-        };
-        let plain = model::serialize_zeroizing(&document.0)
-            .map_err(|error| crate::plaintext::unencodable_bson(&error))?;
-        let encrypted = self
-            .encrypt_serialized(nested, &plain, inherited)
-            .await
-            .map_err(|error| match error {
-                Error::Field {
-                    path: inner,
-                    source,
-                } => Error::Field {
-                    path: format!("{path}.{inner}"),
-                    source,
-                },
-                other => other,
-            });
-        drop(plain);
-        let encrypted = RawDocumentBuf::from_bytes(encrypted?)
-            .and_then(|raw| Document::try_from(raw.as_ref()))
-            .map_err(|error| crate::plaintext::unencodable_bson(&error))?;
-        Ok(Bson::Document(encrypted))
+        let prepared = update.prepare()?;
+        let keys = self.keys_for_paths(prepared.key_refs().to_vec()).await?;
+        prepared.into_document(&keys)
     }
 
     /// Inserts one model, its encrypted fields encrypted.

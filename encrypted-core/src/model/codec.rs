@@ -68,6 +68,14 @@ impl Keys {
         self.by_id.insert(key.id(), key);
     }
 
+    /// The key added under `key_ref`.
+    pub(crate) fn get(&self, key_ref: &KeyRef) -> Option<&DataKey> {
+        match key_ref {
+            KeyRef::Id(id) => self.for_id(*id),
+            KeyRef::AltName(name) => self.for_alt_name(name),
+        }
+    }
+
     fn for_id(&self, id: Uuid) -> Option<&DataKey> {
         self.by_id.get(&id).map(Arc::as_ref)
     }

@@ -120,10 +120,6 @@ impl<R> Update<R> {
         self.push("$push", path.path(), value, SetKind::Plain)
     }
 
-    pub(crate) fn operations(&self) -> &[Operation] {
-        &self.operations
-    }
-
     pub(crate) fn into_operations(self) -> Vec<Operation> {
         self.operations
     }
