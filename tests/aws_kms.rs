@@ -21,10 +21,12 @@ use encrypted::{
     Algorithm, ClientEncryption, DataKey, Error, KeyRef, LocalMasterKey, MasterKey, Namespace,
 };
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through `scripts/test`, or `scripts/kms-emulator run -- cargo test`")
-    })
+use test_support::kms_emulator::env;
+
+/// The emulator's credentials (`AWS_*`, set by `scripts/kms-emulator run`).
+fn credentials() -> AwsCredentials {
+    env("AWS_ACCESS_KEY_ID");
+    AwsCredentials::from_env().unwrap()
 }
 
 fn tls() -> TlsOptions {
@@ -35,7 +37,7 @@ fn tls() -> TlsOptions {
 
 /// The provider, allowed to reach the emulator (not an AWS endpoint).
 fn aws() -> AwsKms {
-    AwsKms::new(AwsCredentials::from_env().unwrap())
+    AwsKms::new(credentials())
         .unwrap()
         .with_allowed_endpoint(&env("ENCRYPTED_TEST_AWS_ENDPOINT"))
         .unwrap()
@@ -141,7 +143,7 @@ async fn data_keys_move_between_local_and_aws_master_keys() {
 
 #[tokio::test]
 async fn an_untrusted_certificate_is_refused() {
-    let kms = AwsKms::new(AwsCredentials::from_env().unwrap()) // the web roots only
+    let kms = AwsKms::new(credentials()) // the web roots only
         .unwrap()
         .with_allowed_endpoint(&env("ENCRYPTED_TEST_AWS_ENDPOINT"))
         .unwrap();

@@ -25,15 +25,17 @@ use encrypted::{
 };
 use futures_util::TryStreamExt;
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through `scripts/test`, or `scripts/kms-emulator run -- cargo test`")
-    })
+use test_support::kms_emulator::env;
+
+/// The emulator's credentials (`AWS_*`, set by `scripts/kms-emulator run`).
+fn credentials() -> AwsCredentials {
+    env("AWS_ACCESS_KEY_ID");
+    AwsCredentials::from_env().unwrap()
 }
 
 fn aws(timeout: Duration) -> AwsKms {
     let ca = std::fs::read(env("ENCRYPTED_TEST_AWS_CA_FILE")).unwrap();
-    AwsKms::new(AwsCredentials::from_env().unwrap())
+    AwsKms::new(credentials())
         .unwrap()
         .with_timeout(timeout)
         .unwrap()

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::fail;
+
 use mongodb::Client;
 use mongodb::event::command::CommandEvent;
 use mongodb::options::{ClientOptions, ConnectionString, HostInfo, ServerAddress};
@@ -76,14 +78,6 @@ fn connect(host: &ServerAddress) -> Result<(), String> {
         }
     }
     Err(last)
-}
-
-/// Fails the calling test with `why` as its only output: `resume_unwind` unwinds like a
-/// panic (the harness reports the test as failed) without running the panic hook, so there
-/// is no "panicked at" line or backtrace around the one line that matters.
-fn fail(why: &str) -> ! {
-    eprintln!("{why}");
-    std::panic::resume_unwind(Box::new(why.to_owned()))
 }
 
 /// A client for the test server.
