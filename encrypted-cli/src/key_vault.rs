@@ -8,9 +8,9 @@ use std::time::Duration;
 use encrypted::bson::{Uuid, doc};
 use encrypted::kms::KmsProviders;
 use encrypted::{ClientEncryption, KeyDocument, Namespace};
+use mongodb::Client;
 use mongodb::error::{Error as DriverError, ErrorKind};
 use mongodb::options::ClientOptions;
-use mongodb::Client;
 
 use crate::args::Connection;
 use crate::failure::{Context, Failure};

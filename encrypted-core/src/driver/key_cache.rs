@@ -127,9 +127,9 @@ impl KeyCache {
         let (key, _) = slot
             .loaded
             .get_or_try_init(|| async {
-                trace_debug!(key.id = %id, "key cache miss: loading");
+                trace_debug!(KEY_CACHE, key.id = %id, "key cache miss: loading");
                 let key = load().await?;
-                trace_debug!(key.id = %id, "key cache load");
+                trace_debug!(KEY_CACHE, key.id = %id, "key cache load");
                 Ok((Arc::new(key), Instant::now()))
             })
             .await?;
@@ -191,7 +191,7 @@ impl KeyCache {
         let (key, _) = slot
             .loaded
             .get_or_try_init(|| async {
-                trace_debug!("key cache miss by alternate name: loading");
+                trace_debug!(KEY_CACHE, "key cache miss by alternate name: loading");
                 let (id, document) = find().await?;
                 match self.id_slot_if_live(name, &slot, id) {
                     Some(id_slot) => {
@@ -199,7 +199,7 @@ impl KeyCache {
                             .loaded
                             .get_or_try_init(|| async {
                                 let key = unwrap(document).await?;
-                                trace_debug!(key.id = %id, "key cache load");
+                                trace_debug!(KEY_CACHE, key.id = %id, "key cache load");
                                 Ok((Arc::new(key), Instant::now()))
                             })
                             .await?;
@@ -229,7 +229,7 @@ impl KeyCache {
     /// id and by every alternate name it was cached under. Loads by alternate name that
     /// are still running will not cache what they find.
     pub fn remove(&self, id: Uuid) {
-        trace_debug!(key.id = %id, "key cache removal");
+        trace_debug!(KEY_CACHE, key.id = %id, "key cache removal");
         let mut slots = self.lock();
         slots.by_id.remove(&id);
         // A load still in flight does not know yet which key its name leads to: drop it
@@ -279,7 +279,7 @@ impl KeyCache {
         slots.by_id.retain(|id, slot| {
             let expired = slot.is_expired(self.ttl, now);
             if expired {
-                trace_debug!(key.id = %id, "key cache eviction: expired");
+                trace_debug!(KEY_CACHE, key.id = %id, "key cache eviction: expired");
             }
             !expired
         });

@@ -24,32 +24,58 @@ use bson::Uuid;
 
 use crate::{Error, Namespace, Result};
 
-/// `tracing::debug!` with the feature, nothing without it.
+/// The targets, one per concern, so that `RUST_LOG=encrypted_core::kms=debug` shows
+/// the KMS calls alone.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) const KEY_VAULT: &str = "encrypted_core::key_vault";
+/// KMS calls and their HTTPS requests.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) const KMS: &str = "encrypted_core::kms";
+/// Key cache misses, loads, evictions, removals.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) const KEY_CACHE: &str = "encrypted_core::key_cache";
+/// Rewrap progress and summary.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) const REWRAP: &str = "encrypted_core::rewrap";
+
+/// `tracing::debug!` with the feature, at one of the targets below, nothing without it.
 macro_rules! trace_debug {
-    ($($arg:tt)*) => {
+    ($target:ident, $($arg:tt)*) => {
         #[cfg(feature = "tracing")]
         {
-            ::tracing::debug!($($arg)*);
+            ::tracing::event!(
+                target: $crate::driver::trace::$target,
+                ::tracing::Level::DEBUG,
+                $($arg)*
+            );
         }
     };
 }
 
 /// `tracing::info!` with the feature, nothing without it.
 macro_rules! trace_info {
-    ($($arg:tt)*) => {
+    ($target:ident, $($arg:tt)*) => {
         #[cfg(feature = "tracing")]
         {
-            ::tracing::info!($($arg)*);
+            ::tracing::event!(
+                target: $crate::driver::trace::$target,
+                ::tracing::Level::INFO,
+                $($arg)*
+            );
         }
     };
 }
 
 /// `tracing::warn!` with the feature, nothing without it.
 macro_rules! trace_warn {
-    ($($arg:tt)*) => {
+    ($target:ident, $($arg:tt)*) => {
         #[cfg(feature = "tracing")]
         {
-            ::tracing::warn!($($arg)*);
+            ::tracing::event!(
+                target: $crate::driver::trace::$target,
+                ::tracing::Level::WARN,
+                $($arg)*
+            );
         }
     };
 }
@@ -98,6 +124,7 @@ impl Operation {
         filter: Filter,
     ) -> Self {
         let span = tracing::debug_span!(
+            target: KEY_VAULT,
             "key_vault_read",
             db.system = "mongodb",
             db.operation = operation,
@@ -114,6 +141,7 @@ impl Operation {
     /// A call to a KMS provider: `operation` is `wrap` or `unwrap`.
     pub(crate) fn kms(provider: &str, operation: &'static str, key_id: Uuid) -> Self {
         Self::started(tracing::debug_span!(
+            target: KMS,
             "kms",
             kms.provider = provider,
             kms.operation = operation,
@@ -122,12 +150,14 @@ impl Operation {
     }
 
     /// One HTTPS request of a KMS provider (inside its [`Operation::kms`] span).
-    pub(crate) fn kms_request(provider: &str, target: &str, host: &str) -> Self {
+    pub(crate) fn kms_request(provider: &str, target: &str, host: &str, port: u16) -> Self {
         Self::started(tracing::debug_span!(
+            target: KMS,
             "kms_request",
             kms.provider = provider,
             rpc.method = target,
             server.address = host,
+            server.port = port,
         ))
     }
 
@@ -153,9 +183,10 @@ impl Operation {
                     self.span
                         .record("key.id", tracing::field::display(id(found)));
                 }
-                tracing::debug!(found = found.is_some(), duration_ms, "key vault read");
+                tracing::debug!(target: KEY_VAULT, found = found.is_some(), duration_ms, "key vault read");
             }
             Err(error) => tracing::debug!(
+                target: KEY_VAULT,
                 outcome = "error",
                 error.kind = error_kind(error),
                 duration_ms,
@@ -169,8 +200,11 @@ impl Operation {
         let _entered = self.span.enter();
         let duration_ms = self.elapsed_ms();
         match result {
-            Ok(found) => tracing::debug!(found = found.len(), duration_ms, "key vault read"),
+            Ok(found) => {
+                tracing::debug!(target: KEY_VAULT, found = found.len(), duration_ms, "key vault read")
+            }
             Err(error) => tracing::debug!(
+                target: KEY_VAULT,
                 outcome = "error",
                 error.kind = error_kind(error),
                 duration_ms,
@@ -186,12 +220,14 @@ impl Operation {
         let duration_ms = self.elapsed_ms();
         match result {
             Ok(_) => tracing::debug!(
+                target: KMS,
                 outcome = "ok",
                 http.response.status_code = status,
                 duration_ms,
                 "kms call"
             ),
             Err(error) => tracing::debug!(
+                target: KMS,
                 outcome = "error",
                 error.kind = error_kind(error),
                 http.response.status_code = status,
@@ -220,7 +256,7 @@ impl Operation {
     }
 
     #[inline(always)]
-    pub(crate) fn kms_request(_: &str, _: &str, _: &str) -> Self {
+    pub(crate) fn kms_request(_: &str, _: &str, _: &str, _: u16) -> Self {
         Self {}
     }
 

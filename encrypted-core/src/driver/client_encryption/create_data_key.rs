@@ -132,7 +132,7 @@ impl<'a> CreateDataKey<'a> {
                 return Err(Error::DuplicateKeyAltName { name: name.clone() });
             }
         }
-        trace_info!(
+        trace_info!(KEY_VAULT,
             key.id = %id,
             kms.provider = %self.master_key.provider(),
             key.alt_names = self.key_alt_names.len(),

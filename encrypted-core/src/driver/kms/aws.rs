@@ -331,7 +331,7 @@ impl AwsKms {
     ) -> Result<Zeroizing<Vec<u8>>> {
         let (endpoint, region) = self.endpoint(master_key, key_id)?;
         let host = endpoint.authority();
-        let request = Operation::kms_request(&self.name, target, &host);
+        let request = Operation::kms_request(&self.name, target, endpoint.host(), endpoint.port());
         let mut status = None;
         let answer = request
             .run(self.send(&host, &region, target, body, answer, &mut status))
