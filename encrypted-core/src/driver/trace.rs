@@ -113,6 +113,9 @@ pub(crate) struct Operation {
     span: tracing::Span,
     #[cfg(feature = "tracing")]
     started: Instant,
+    /// Whether the span still lacks the key id (a read by alternate name or query).
+    #[cfg(feature = "tracing")]
+    key_id_pending: bool,
 }
 
 #[cfg(feature = "tracing")]
@@ -132,10 +135,14 @@ impl Operation {
             filter = filter.kind(),
             key.id = tracing::field::Empty,
         );
-        if let Filter::Id(id) = filter {
-            span.record("key.id", tracing::field::display(id));
+        let mut operation = Self::started(span);
+        match filter {
+            Filter::Id(id) => {
+                operation.span.record("key.id", tracing::field::display(id));
+            }
+            Filter::AltName | Filter::Query => operation.key_id_pending = true,
         }
-        Self::started(span)
+        operation
     }
 
     /// A call to a KMS provider: `operation` is `wrap` or `unwrap`.
@@ -165,6 +172,7 @@ impl Operation {
         Self {
             span,
             started: Instant::now(),
+            key_id_pending: false,
         }
     }
 
@@ -179,7 +187,7 @@ impl Operation {
         let duration_ms = self.elapsed_ms();
         match result {
             Ok(found) => {
-                if let Some(found) = found {
+                if let Some(found) = found.as_ref().filter(|_| self.key_id_pending) {
                     self.span
                         .record("key.id", tracing::field::display(id(found)));
                 }
@@ -238,7 +246,8 @@ impl Operation {
     }
 
     fn elapsed_ms(&self) -> f64 {
-        self.started.elapsed().as_secs_f64() * 1000.0
+        // Whole microseconds, shown as milliseconds without binary noise.
+        self.started.elapsed().as_micros() as f64 / 1000.0
     }
 }
 
