@@ -58,7 +58,7 @@ pub struct MalformedKey {
 ///         other => eprintln!("{other:?}"),
 ///     }
 /// }
-/// # show(RewrapProgress::Started { total: 0 });
+/// # let _ = show;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
