@@ -19,6 +19,7 @@ use bson::{Bson, Uuid, doc};
 use encrypted::kms::{BoxFuture, KmsProvider, KmsProviders, LocalKms};
 use encrypted::{
     Algorithm, ClientEncryption, DataKey, Error, KeyRef, LocalMasterKey, MasterKey, Namespace,
+    RewrapProgress,
 };
 use futures_util::TryStreamExt;
 
@@ -622,6 +623,68 @@ async fn an_interrupted_rewrap_loses_nothing_and_a_rerun_completes_it() {
     for (ciphertext, value) in &secrets {
         assert_eq!(&only_new.decrypt(ciphertext).await.unwrap(), value);
     }
+    drop_db(&db).await;
+}
+
+/// `on_progress` reports the number of documents first, then each key as it is done:
+/// rewrapped ones (from which provider to which), malformed documents by id, and the
+/// key whose rewrap failed, last, before the error is returned; that key is intact
+/// under its old master key.
+#[tokio::test]
+async fn rewrap_progress_reports_each_key_the_malformed_ones_and_where_it_failed() {
+    let db = server::unique_db("progress");
+    let old = || LocalKms::new(LocalMasterKey::from_bytes(&MASTER).unwrap());
+    let new = || LocalKms::named("hsm", LocalMasterKey::from_bytes(&[0x77; 96]).unwrap()).unwrap();
+    let setup = handle(&db, KmsProviders::new().with(old())).await;
+    for _ in 0..3 {
+        setup.create_data_key(MasterKey::local()).await.unwrap();
+    }
+    let malformed = Uuid::new();
+    raw_vault(&db)
+        .await
+        .insert_one(doc! { "_id": malformed, "masterKey": { "provider": "local" } })
+        .await
+        .unwrap();
+
+    // The new KMS dies after two wraps.
+    let failing = KmsProviders::new().with(old()).with(FailingAfter {
+        inner: new(),
+        wraps_left: AtomicUsize::new(2),
+    });
+    let mut events = Vec::new();
+    let interrupted = handle(&db, failing)
+        .await
+        .rewrap_many_data_key(doc! {}, Some(MasterKey::local_named("hsm")))
+        .on_progress(|event| events.push(event))
+        .await;
+    assert!(
+        matches!(interrupted, Err(Error::Kms { .. })),
+        "{interrupted:?}"
+    );
+    assert!(
+        matches!(
+            events.first(),
+            Some(RewrapProgress::Started { total: 4, .. })
+        ),
+        "{events:?}"
+    );
+    let Some(RewrapProgress::Failed { id: failed, .. }) = events.last() else {
+        panic!("the last report is not the failure: {events:?}");
+    };
+    let mut rewrapped = 0;
+    for event in &events[1..events.len() - 1] {
+        match event {
+            RewrapProgress::Rewrapped { from, to, .. } => {
+                assert_eq!((from.as_str(), to.as_str()), ("local", "local:hsm"));
+                rewrapped += 1;
+            }
+            RewrapProgress::Malformed(bad) => assert_eq!(bad.id, malformed.to_string()),
+            other => panic!("unexpected report {other:?} in {events:?}"),
+        }
+    }
+    assert_eq!(rewrapped, 2, "{events:?}");
+    let key = setup.get_key(*failed).await.unwrap().unwrap();
+    assert_eq!(key.master_key, MasterKey::local());
     drop_db(&db).await;
 }
 

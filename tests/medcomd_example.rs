@@ -69,7 +69,17 @@ impl Demo {
     /// Runs the example through cargo (examples have no `CARGO_BIN_EXE_*`), with
     /// `extra` arguments and without the environment variables in `unset`.
     fn run(&self, extra: &[&str], unset: &[&str]) -> Output {
+        self.run_with(extra, unset, &[])
+    }
+
+    /// As [`Demo::run`], with these environment variables set (and `RUST_LOG` unset
+    /// unless it is one of them).
+    fn run_with(&self, extra: &[&str], unset: &[&str], set: &[(&str, &str)]) -> Output {
         let mut command = Command::new(env!("CARGO"));
+        command.env_remove("RUST_LOG");
+        for (name, value) in set {
+            command.env(name, value);
+        }
         command
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["run", "--quiet", "--locked", "--example", "medcomd", "--"])
@@ -254,5 +264,90 @@ async fn without_an_aws_key_the_example_stops_with_one_readable_line() {
         !demo.master_key_file().exists(),
         "it wrote a master key before checking its settings"
     );
+    demo.drop().await;
+}
+
+/// `RUST_LOG=encrypted_core=debug` makes the example log, on standard error, its key
+/// vault reads and KMS calls (the local provider's and AWS KMS's, with the emulator's
+/// host), and never a secret: no master key bytes, no AWS secret or session token, no
+/// patient's sensitive value.
+#[tokio::test]
+async fn rust_log_shows_key_vault_and_kms_spans_of_the_medcomd_run_and_no_secret() {
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/medcomd+SECRET+r4Vt";
+    const TOKEN: &str = "FwoGZXIvYXdzEmedcomdSESSIONtoken/9Kp3";
+    let demo = Demo::new();
+    // The emulator checks no credentials: these, unlike its own (`test`), appear
+    // nowhere else.
+    let output = demo.run_with(
+        &[],
+        &[],
+        &[
+            ("RUST_LOG", "encrypted_core=debug"),
+            ("AWS_SECRET_ACCESS_KEY", SECRET),
+            ("AWS_SESSION_TOKEN", TOKEN),
+        ],
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stderr}\n{stdout}");
+    assert!(stdout.contains("Summary: "), "{stdout}");
+
+    let endpoint = std::env::var("ENCRYPTED_TEST_AWS_ENDPOINT").unwrap();
+    let (host, _) = endpoint.rsplit_once(':').unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    let has = |needles: &[&str]| {
+        lines
+            .iter()
+            .any(|line| needles.iter().all(|needle| line.contains(needle)))
+    };
+    for needles in [
+        &[
+            "encrypted_core::key_vault",
+            "key_vault_read",
+            "db.operation=\"getKeyByAltName\"",
+            "key vault read",
+            "found=true",
+        ][..],
+        &[
+            "encrypted_core::key_vault",
+            "data key created",
+            "kms.provider=local",
+        ],
+        &[
+            "encrypted_core::kms",
+            "kms.provider=\"local\"",
+            "kms.operation=\"wrap\"",
+            "kms call",
+            "outcome=\"ok\"",
+        ],
+        &[
+            "encrypted_core::kms",
+            "kms.provider=\"aws\"",
+            "kms.operation=\"wrap\"",
+            "kms call",
+        ],
+        &[
+            "encrypted_core::kms",
+            "kms_request",
+            &format!("server.address=\"{host}\""),
+            "rpc.method=\"TrentService.Encrypt\"",
+            "http.response.status_code=200",
+        ],
+        &["encrypted_core::key_cache", "key cache miss"],
+        &["encrypted_core::rewrap", "rewrap done", "rewrapped=1"],
+    ] {
+        assert!(
+            has(needles),
+            "no line with all of {needles:?} in:\n{stderr}"
+        );
+    }
+
+    holds_no_key_bytes(&stderr, &demo.master_key_file());
+    for secret in [SECRET, TOKEN, "medcomd+SECRET", "SESSIONtoken"] {
+        assert!(!stderr.contains(secret), "an AWS secret was logged");
+    }
+    for secret in SECRETS.iter().chain(&["keyMaterial", "medco-key"]) {
+        assert!(!stderr.contains(secret), "`{secret}` was logged:\n{stderr}");
+    }
     demo.drop().await;
 }

@@ -5,12 +5,12 @@ use std::str::FromStr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use encrypted::bson::{Document, Uuid, doc};
+use encrypted::bson::{Uuid, doc};
 use encrypted::kms::KmsProviders;
 use encrypted::{ClientEncryption, KeyDocument, Namespace};
+use mongodb::Client;
 use mongodb::error::{Error as DriverError, ErrorKind};
 use mongodb::options::ClientOptions;
-use mongodb::{Client, Collection};
 
 use crate::args::Connection;
 use crate::failure::{Context, Failure};
@@ -20,8 +20,6 @@ use crate::failure::{Context, Failure};
 pub struct KeyVault {
     /// The handle for data keys and explicit encryption.
     pub encryption: ClientEncryption,
-    /// The key vault collection itself, for queries the handle does not offer.
-    pub collection: Collection<Document>,
     /// Where the key vault is.
     pub namespace: Namespace,
 }
@@ -79,15 +77,11 @@ impl KeyVault {
             .unwrap_or_else(PoisonError::into_inner)
             .push(client.clone());
         let namespace = connection.key_vault.clone();
-        let collection = client
-            .database(&namespace.db)
-            .collection::<Document>(&namespace.coll);
         let encryption = ClientEncryption::builder(client, kms)
             .key_vault_namespace(namespace.clone())
             .build();
         Ok(Self {
             encryption,
-            collection,
             namespace,
         })
     }

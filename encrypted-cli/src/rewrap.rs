@@ -1,28 +1,37 @@
-//! `keys rewrap`: data keys moved under another master key, one at a time, with
-//! progress.
+//! `keys rewrap`: data keys moved under another master key by the library's
+//! `rewrap_many_data_key`, with a progress bar fed by its progress reports.
 
-use encrypted::bson::{Bson, doc};
-use futures_util::TryStreamExt;
+use encrypted::RewrapProgress;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::args::{Connection, Provider, RewrapArgs};
 use crate::extended_json;
-use crate::failure::{Context, Failure};
+use crate::failure::Failure;
 use crate::key_vault::KeyVault;
 use crate::kms_config::KmsConfig;
 
 /// What a rewrap did so far.
 #[derive(Debug, Default)]
 struct Tally {
+    /// How many documents matched, once the key vault was read.
+    total: Option<usize>,
     rewrapped: usize,
     skipped: usize,
     /// Malformed key documents, left untouched: `id: problem`.
     malformed: Vec<String>,
+    /// The key whose rewrap failed, if one did.
+    failed_at: Option<String>,
 }
 
-/// Re-wraps every key the filter matches: lists their ids, then asks the library to
-/// rewrap each on its own (`rewrap_many_data_key` on that `_id` and the filter), so the
-/// progress bar moves as keys are done and a failure says how far it got.
+impl Tally {
+    fn done(&self) -> usize {
+        self.rewrapped + self.skipped + self.malformed.len()
+    }
+}
+
+/// Re-wraps every key the filter matches with `rewrap_many_data_key`, which rewraps
+/// and reports each key on its own, so the progress bar moves as keys are done and a
+/// failure says how far it got.
 ///
 /// # Errors
 ///
@@ -42,61 +51,59 @@ pub async fn run(connection: &Connection, args: RewrapArgs) -> Result<String, Fa
     )?;
     let vault = KeyVault::open(connection, kms.providers(new_local)?).await?;
 
-    let ids: Vec<Bson> = vault
-        .collection
-        .find(filter.clone())
-        .projection(doc! { "_id": 1 })
-        .await
-        .context("cannot find the data keys to rewrap")?
-        .try_collect::<Vec<_>>()
-        .await
-        .context("cannot find the data keys to rewrap")?
-        .into_iter()
-        .filter_map(|mut document| document.remove("_id"))
-        .collect();
-
-    let total = ids.len();
-    let progress = ProgressBar::new(total as u64);
+    let progress = ProgressBar::new(0);
     if let Ok(style) =
         ProgressStyle::with_template("{spinner} rewrapping [{bar:30}] {pos}/{len} keys ({eta})")
     {
         progress.set_style(style.progress_chars("=> "));
     }
     let mut tally = Tally::default();
-    for id in ids {
-        // The filter again: a key changed since it was listed is left alone.
-        let one = doc! { "$and": [filter.clone(), { "_id": id.clone() }] };
-        let result = vault
-            .encryption
-            .rewrap_many_data_key(one, Some(master_key.clone()))
-            .await;
-        match result {
-            Ok(result) => {
-                tally.rewrapped += result.rewrapped.len();
-                tally.skipped += result.skipped.len();
-                tally.malformed.extend(
-                    result
-                        .malformed
-                        .iter()
-                        .map(|bad| format!("{}: {}", bad.id, bad.problem)),
-                );
-                progress.inc(1);
-            }
-            Err(error) => {
-                progress.abandon();
-                return Err(Failure::caused_by(
-                    format!(
-                        "rewrap stopped after {} of {total} data keys (those keep their new master key; rerun to finish) at key {}",
-                        tally.rewrapped + tally.skipped + tally.malformed.len(),
-                        display_id(&id)
-                    ),
-                    error,
-                ));
-            }
+    let result = vault
+        .encryption
+        .rewrap_many_data_key(filter, Some(master_key.clone()))
+        .on_progress(|event| record(&mut tally, &progress, event))
+        .await;
+    let Err(error) = result else {
+        progress.finish_and_clear();
+        let total = tally.total.unwrap_or_default();
+        return Ok(summary(&tally, total, &master_key.provider()));
+    };
+    progress.abandon();
+    Err(match tally.total {
+        // The key vault was not even read.
+        None => Failure::caused_by("cannot find the data keys to rewrap", error),
+        Some(total) => Failure::caused_by(
+            format!(
+                "rewrap stopped after {} of {total} data keys (those keep their new master key; rerun to finish) at key {}",
+                tally.done(),
+                tally.failed_at.as_deref().unwrap_or("(unknown)")
+            ),
+            error,
+        ),
+    })
+}
+
+/// One progress report, into the tally and the bar.
+fn record(tally: &mut Tally, progress: &ProgressBar, event: RewrapProgress) {
+    match event {
+        RewrapProgress::Started { total, .. } => {
+            tally.total = Some(total);
+            progress.set_length(total as u64);
+            return;
         }
+        RewrapProgress::Rewrapped { .. } => tally.rewrapped += 1,
+        RewrapProgress::Skipped { .. } => tally.skipped += 1,
+        RewrapProgress::Malformed(bad) => {
+            tally.malformed.push(format!("{}: {}", bad.id, bad.problem));
+        }
+        RewrapProgress::Failed { id, .. } => {
+            tally.failed_at = Some(id.to_string());
+            return;
+        }
+        // A report this version does not know: it moves nothing.
+        _ => return,
     }
-    progress.finish_and_clear();
-    Ok(summary(&tally, total, &master_key.provider()))
+    progress.inc(1);
 }
 
 fn summary(tally: &Tally, total: usize, provider: &str) -> String {
@@ -125,17 +132,6 @@ fn summary(tally: &Tally, total: usize, provider: &str) -> String {
     }
     line.push('\n');
     line
-}
-
-/// A key id for a message: the UUID, or the value as Extended JSON for a foreign `_id`.
-fn display_id(id: &Bson) -> String {
-    match id {
-        Bson::Binary(binary) => match binary.to_uuid() {
-            Ok(uuid) => uuid.to_string(),
-            Err(_) => extended_json::canonical(id.clone()),
-        },
-        other => extended_json::canonical(other.clone()),
-    }
 }
 
 #[cfg(test)]

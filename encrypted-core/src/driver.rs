@@ -9,10 +9,11 @@ mod client_encryption;
 mod encrypted_collection;
 mod key_cache;
 pub(crate) mod kms;
+mod trace;
 
 pub use client_encryption::{
     ClientEncryption, ClientEncryptionBuilder, CreateDataKey, MalformedKey, Namespace,
-    RewrapManyDataKeyResult,
+    RewrapManyDataKey, RewrapManyDataKeyResult, RewrapProgress,
 };
 pub use encrypted_collection::EncryptedCollection;
 pub use key_cache::{DEFAULT_KEY_CACHE_TTL, KeyCache};

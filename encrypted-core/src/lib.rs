@@ -87,7 +87,8 @@ pub use data_key::DataKey;
 #[cfg(feature = "driver")]
 pub use driver::{
     ClientEncryption, ClientEncryptionBuilder, CreateDataKey, DEFAULT_KEY_CACHE_TTL,
-    EncryptedCollection, KeyCache, MalformedKey, Namespace, RewrapManyDataKeyResult,
+    EncryptedCollection, KeyCache, MalformedKey, Namespace, RewrapManyDataKey,
+    RewrapManyDataKeyResult, RewrapProgress,
 };
 pub use error::{Error, RandomnessError, Result};
 pub use key_document::KeyDocument;

@@ -83,6 +83,15 @@ impl Demo {
 
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
+    // `RUST_LOG=encrypted_core=debug` shows key vault reads, KMS calls, the key cache
+    // and the rewrap on standard error (never a key or a plaintext).
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let args = Args::parse();
     let count = run(args).await?;
     println!(

@@ -17,8 +17,9 @@ use mongodb::{Client, Collection};
 pub use create_data_key::CreateDataKey;
 pub use key_vault::Namespace;
 pub(crate) use key_vault::not_implemented;
-pub use rewrap::{MalformedKey, RewrapManyDataKeyResult};
+pub use rewrap::{MalformedKey, RewrapManyDataKey, RewrapManyDataKeyResult, RewrapProgress};
 
+use super::trace::{Filter, Operation, trace_info};
 use crate::kms::KmsProviders;
 use crate::{
     Algorithm, Ciphertext, DataKey, Error, KeyCache, KeyDocument, KeyRef, MasterKey, Result,
@@ -141,7 +142,10 @@ impl ClientEncryption {
     /// [`Error::KeyVault`] when the server fails; [`Error::MalformedKeyDocument`] when the
     /// stored document is not a key document.
     pub async fn get_key(&self, id: Uuid) -> Result<Option<KeyDocument>> {
-        self.find_one(doc! { "_id": id }, "getKey").await
+        let read = Operation::key_vault_read("getKey", &self.inner.namespace, Filter::Id(id));
+        let found = read.run(self.find_one(doc! { "_id": id }, "getKey")).await;
+        read.read_done(&found, |key| key.id);
+        found
     }
 
     /// The key document with this alternate name.
@@ -225,6 +229,7 @@ impl ClientEncryption {
                 name: name.to_owned(),
             });
         }
+        trace_info!(KEY_VAULT, key.id = %id, added = !had_it, "key alternate name added");
         KeyDocument::from_document(&before).map(Some)
     }
 
@@ -237,6 +242,7 @@ impl ClientEncryption {
     /// [`Error::KeyVault`] when the server fails.
     pub async fn remove_key_alt_name(&self, id: Uuid, name: &str) -> Result<Option<KeyDocument>> {
         let before = self.pull_alt_name(id, name, "removeKeyAltName").await?;
+        trace_info!(KEY_VAULT, key.id = %id, found = before.is_some(), "key alternate name removed");
         before.as_ref().map(KeyDocument::from_document).transpose()
     }
 
@@ -307,7 +313,9 @@ impl ClientEncryption {
             .await
             .map_err(key_vault_error("deleteKey"))?;
         self.inner.cache.remove(id);
-        Ok(result.deleted_count == 1)
+        let deleted = result.deleted_count == 1;
+        trace_info!(KEY_VAULT, key.id = %id, deleted, "data key deleted");
+        Ok(deleted)
     }
 
     /// Encrypts a value explicitly with the key `key`.
@@ -380,14 +388,39 @@ impl ClientEncryption {
 
     async fn unwrap_key(&self, document: &KeyDocument) -> Result<DataKey> {
         let provider = self.inner.kms.get(&document.master_key.provider())?;
-        provider
-            .unwrap(&document.master_key, document.id, &document.key_material)
-            .await
+        let call = Operation::kms(provider.name(), "unwrap", document.id);
+        let key = call
+            .run(provider.unwrap(&document.master_key, document.id, &document.key_material))
+            .await;
+        call.done(&key, None);
+        key
+    }
+
+    /// `key` wrapped by `master_key` (its `keyMaterial`), through its provider.
+    async fn wrap_key(&self, master_key: &MasterKey, key: &DataKey) -> Result<Vec<u8>> {
+        let provider = self.inner.kms.get(&master_key.provider())?;
+        let call = Operation::kms(provider.name(), "wrap", key.id());
+        let material = call.run(provider.wrap(master_key, key)).await;
+        call.done(&material, None);
+        material
     }
 
     /// The one key document with this alternate name, read in one `find`; more than one
     /// is [`Error::AmbiguousKeyAltName`] (never one of them picked at random).
     async fn find_by_alt_name(
+        &self,
+        name: &str,
+        operation: &'static str,
+    ) -> Result<Option<KeyDocument>> {
+        let read = Operation::key_vault_read(operation, &self.inner.namespace, Filter::AltName);
+        let found = read
+            .run(self.find_by_alt_name_untraced(name, operation))
+            .await;
+        read.read_done(&found, |key| key.id);
+        found
+    }
+
+    async fn find_by_alt_name_untraced(
         &self,
         name: &str,
         operation: &'static str,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use bson::Uuid;
 use tokio::sync::OnceCell;
 
+use super::trace::trace_debug;
 use crate::{DataKey, Result};
 
 /// How long a decrypted data key stays cached: libmongocrypt's default.
@@ -125,7 +126,12 @@ impl KeyCache {
         };
         let (key, _) = slot
             .loaded
-            .get_or_try_init(|| async { Ok((Arc::new(load().await?), Instant::now())) })
+            .get_or_try_init(|| async {
+                trace_debug!(KEY_CACHE, key.id = %id, "key cache miss: loading");
+                let key = load().await?;
+                trace_debug!(KEY_CACHE, key.id = %id, "key cache load");
+                Ok((Arc::new(key), Instant::now()))
+            })
             .await?;
         Ok(Arc::clone(key))
     }
@@ -185,13 +191,16 @@ impl KeyCache {
         let (key, _) = slot
             .loaded
             .get_or_try_init(|| async {
+                trace_debug!(KEY_CACHE, "key cache miss by alternate name: loading");
                 let (id, document) = find().await?;
                 match self.id_slot_if_live(name, &slot, id) {
                     Some(id_slot) => {
                         let (key, loaded_at) = id_slot
                             .loaded
                             .get_or_try_init(|| async {
-                                Ok((Arc::new(unwrap(document).await?), Instant::now()))
+                                let key = unwrap(document).await?;
+                                trace_debug!(KEY_CACHE, key.id = %id, "key cache load");
+                                Ok((Arc::new(key), Instant::now()))
                             })
                             .await?;
                         // Expires with the key it names.
@@ -220,6 +229,7 @@ impl KeyCache {
     /// id and by every alternate name it was cached under. Loads by alternate name that
     /// are still running will not cache what they find.
     pub fn remove(&self, id: Uuid) {
+        trace_debug!(KEY_CACHE, key.id = %id, "key cache removal");
         let mut slots = self.lock();
         slots.by_id.remove(&id);
         // A load still in flight does not know yet which key its name leads to: drop it
@@ -265,9 +275,14 @@ impl KeyCache {
     /// On the miss paths, expired slots are evicted (and their keys dropped).
     fn evict_expired(&self, slots: &mut Slots) {
         let now = Instant::now();
-        slots
-            .by_id
-            .retain(|_, slot| !slot.is_expired(self.ttl, now));
+        #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+        slots.by_id.retain(|id, slot| {
+            let expired = slot.is_expired(self.ttl, now);
+            if expired {
+                trace_debug!(KEY_CACHE, key.id = %id, "key cache eviction: expired");
+            }
+            !expired
+        });
         slots
             .by_alt_name
             .retain(|_, slot| !slot.is_expired(self.ttl, now));

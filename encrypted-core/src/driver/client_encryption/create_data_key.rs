@@ -7,6 +7,7 @@ use bson::{Uuid, doc};
 use zeroize::Zeroizing;
 
 use super::{ClientEncryption, duplicate_or, key_vault_error};
+use crate::driver::trace::trace_info;
 use crate::{DataKey, Error, KeyDocument, MasterKey, Result};
 
 /// Creates a data key: returned by [`ClientEncryption::create_data_key`], configured
@@ -71,7 +72,8 @@ impl<'a> CreateDataKey<'a> {
             None => DataKey::generate(id)?,
         };
         let inner = &self.encryption.inner;
-        let provider = inner.kms.get(&self.master_key.provider())?;
+        // An unknown provider fails before anything is read or written.
+        inner.kms.get(&self.master_key.provider())?;
         for (index, name) in self.key_alt_names.iter().enumerate() {
             if self
                 .key_alt_names
@@ -99,7 +101,7 @@ impl<'a> CreateDataKey<'a> {
                 return Err(Error::DuplicateKeyAltName { name: name.clone() });
             }
         }
-        let key_material = provider.wrap(&self.master_key, &key).await?;
+        let key_material = self.encryption.wrap_key(&self.master_key, &key).await?;
         let document = KeyDocument::new(id, key_material, self.master_key.clone())
             .with_key_alt_names(self.key_alt_names.clone())
             .to_document();
@@ -130,6 +132,12 @@ impl<'a> CreateDataKey<'a> {
                 return Err(Error::DuplicateKeyAltName { name: name.clone() });
             }
         }
+        trace_info!(KEY_VAULT,
+            key.id = %id,
+            kms.provider = %self.master_key.provider(),
+            key.alt_names = self.key_alt_names.len(),
+            "data key created"
+        );
         Ok(id)
     }
 }

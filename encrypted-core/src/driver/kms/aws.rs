@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use self::endpoint::Endpoint;
 use super::TlsOptions;
+use crate::driver::trace::Operation;
 use crate::kms::{BoxFuture, KmsProvider};
 use crate::{DataKey, Error, MasterKey, Result};
 
@@ -330,6 +331,26 @@ impl AwsKms {
     ) -> Result<Zeroizing<Vec<u8>>> {
         let (endpoint, region) = self.endpoint(master_key, key_id)?;
         let host = endpoint.authority();
+        let request = Operation::kms_request(&self.name, target, endpoint.host(), endpoint.port());
+        let mut status = None;
+        let answer = request
+            .run(self.send(&host, &region, target, body, answer, &mut status))
+            .await;
+        request.done(&answer, status);
+        answer
+    }
+
+    /// Signs and sends one request to `host` and reads the answer; `status` is set to
+    /// the HTTP status once there is one.
+    async fn send(
+        &self,
+        host: &str,
+        region: &str,
+        target: &str,
+        body: Zeroizing<Vec<u8>>,
+        answer: Answer,
+        status: &mut Option<u16>,
+    ) -> Result<Zeroizing<Vec<u8>>> {
         let amz_date = amz_date(bson::DateTime::now());
         let token = self
             .credentials
@@ -338,7 +359,7 @@ impl AwsKms {
             .map(String::as_str);
         let mut headers = vec![
             ("content-type", "application/x-amz-json-1.1"),
-            ("host", host.as_str()),
+            ("host", host),
             ("x-amz-date", amz_date.as_str()),
             ("x-amz-target", target),
         ];
@@ -356,7 +377,7 @@ impl AwsKms {
             &sigv4::Scope {
                 access_key_id: &self.credentials.access_key_id,
                 secret_access_key: &self.credentials.secret_access_key,
-                region: &region,
+                region,
                 service: "kms",
                 amz_date: &amz_date,
             },
@@ -374,10 +395,11 @@ impl AwsKms {
             .body(bytes::Bytes::from_owner(body))
             .send()
             .await
-            .map_err(|error| self.error(describe(&error, &host)))?;
-        let status = response.status();
-        let reply = self.read_reply(&mut response, &host).await?;
-        parse_reply(status.as_u16(), &reply, target, answer).map_err(|message| self.error(message))
+            .map_err(|error| self.error(describe(&error, host)))?;
+        let code = response.status().as_u16();
+        *status = Some(code);
+        let reply = self.read_reply(&mut response, host).await?;
+        parse_reply(code, &reply, target, answer).map_err(|message| self.error(message))
     }
 
     /// The body of `response`, at most [`MAX_KMS_REPLY_BYTES`] of it, read chunk by chunk
