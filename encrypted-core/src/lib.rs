@@ -99,6 +99,10 @@ pub use master_key::MasterKey;
 pub use plaintext::allowed_deterministic;
 
 pub use bson;
+/// The `mongodb` driver this crate is built on (feature `driver`): name its types through
+/// this re-export to use the same version.
+#[cfg(feature = "driver")]
+pub use mongodb;
 /// The `zeroize` crate of [`Zeroizing`](zeroize::Zeroizing), which
 /// [`LocalMasterKey::generate_bytes`] returns: re-exported so that you name the version
 /// this crate uses.
