@@ -3,6 +3,25 @@
 //! mongocryptd, no crypt_shared and no libmongocrypt, on any server (MongoDB Community
 //! 4.2+, Atlas, FerretDB).
 //!
+#![doc = include_str!("quickstart.md")]
+//!
+//! # What it gives you
+//!
+//! - [`#[derive(Encrypted)]`](derive@Encrypted) generates, at compile time, a model's
+//!   CSFLE JSON Schema ([`model::json_schema`], [`model::validator`]), the codecs that
+//!   encrypt its marked fields before the document reaches the driver and decrypt them
+//!   after, typed field paths for [`model::Filter`]s and [`model::Update`]s, and a *view*
+//!   type (`PatientView`) whose encrypted fields are [`model::Protected`] values, for readers
+//!   without the keys. Mistakes are compile errors at the offending span.
+//! - [`EncryptedCollection`]: a typed collection over the official `mongodb` driver
+//!   (insert, find, replace, update, delete, count, distinct).
+//! - [`ClientEncryption`]: the key vault (data keys, alternate names, rewrap), explicit
+//!   encryption, and the KMS providers ([`kms`]): local and AWS, behind a trait.
+//!
+//! # Without a server
+//!
+//! The model codecs work on documents alone, with the data keys at hand:
+//!
 //! ```
 //! use std::sync::Arc;
 //!
@@ -38,19 +57,6 @@
 //! # let _ = by_ssn;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-//!
-//! # What it gives you
-//!
-//! - [`#[derive(Encrypted)]`](derive@Encrypted) generates, at compile time, a model's
-//!   CSFLE JSON Schema ([`model::json_schema`], [`model::validator`]), the codecs that
-//!   encrypt its marked fields before the document reaches the driver and decrypt them
-//!   after, typed field paths for [`model::Filter`]s and [`model::Update`]s, and a *view*
-//!   type (`PatientView`) whose encrypted fields are [`model::Protected`] values, for readers
-//!   without the keys. Mistakes are compile errors at the offending span.
-//! - [`EncryptedCollection`]: a typed collection over the official `mongodb` driver
-//!   (insert, find, replace, update, delete, count, distinct).
-//! - [`ClientEncryption`]: the key vault (data keys, alternate names, rewrap), explicit
-//!   encryption, and the KMS providers ([`kms`]): local and AWS, behind a trait.
 //!
 //! # Security model
 //!

@@ -101,7 +101,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     //! The AWS Signature Version 4 test suite (AWS General Reference; the same vectors
-    //! ship with aws-c-auth and the AWS SDKs): `tests/data/aws-sigv4-test-suite.json`.
+    //! ship with aws-c-auth and the AWS SDKs): `encrypted-core/tests/data/aws-sigv4-test-suite.json`.
 
     use super::*;
 
@@ -136,7 +136,7 @@ mod tests {
     fn aws_sigv4_test_suite() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../tests/data/aws-sigv4-test-suite.json"
+            "/tests/data/aws-sigv4-test-suite.json"
         );
         let suite: Suite = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let c = &suite.credentials;
