@@ -19,7 +19,7 @@ pub use key_vault::Namespace;
 pub(crate) use key_vault::not_implemented;
 pub use rewrap::{MalformedKey, RewrapManyDataKey, RewrapManyDataKeyResult, RewrapProgress};
 
-use super::trace::{Filter, Operation, trace_info};
+use super::trace::{Filter, Operation, trace_event};
 use crate::kms::KmsProviders;
 use crate::{
     Algorithm, Ciphertext, DataKey, Error, KeyCache, KeyDocument, KeyRef, MasterKey, Result,
@@ -229,7 +229,7 @@ impl ClientEncryption {
                 name: name.to_owned(),
             });
         }
-        trace_info!(KEY_VAULT, key.id = %id, added = !had_it, "key alternate name added");
+        trace_event!(INFO, KEY_VAULT, key.id = %id, added = !had_it, "key alternate name added");
         KeyDocument::from_document(&before).map(Some)
     }
 
@@ -242,7 +242,7 @@ impl ClientEncryption {
     /// [`Error::KeyVault`] when the server fails.
     pub async fn remove_key_alt_name(&self, id: Uuid, name: &str) -> Result<Option<KeyDocument>> {
         let before = self.pull_alt_name(id, name, "removeKeyAltName").await?;
-        trace_info!(KEY_VAULT, key.id = %id, found = before.is_some(), "key alternate name removed");
+        trace_event!(INFO, KEY_VAULT, key.id = %id, found = before.is_some(), "key alternate name removed");
         before.as_ref().map(KeyDocument::from_document).transpose()
     }
 
@@ -314,7 +314,7 @@ impl ClientEncryption {
             .map_err(key_vault_error("deleteKey"))?;
         self.inner.cache.remove(id);
         let deleted = result.deleted_count == 1;
-        trace_info!(KEY_VAULT, key.id = %id, deleted, "data key deleted");
+        trace_event!(INFO, KEY_VAULT, key.id = %id, deleted, "data key deleted");
         Ok(deleted)
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bson::Uuid;
 use tokio::sync::OnceCell;
 
-use super::trace::trace_debug;
+use super::trace::trace_event;
 use crate::{DataKey, Result};
 
 /// How long a decrypted data key stays cached: libmongocrypt's default.
@@ -127,9 +127,9 @@ impl KeyCache {
         let (key, _) = slot
             .loaded
             .get_or_try_init(|| async {
-                trace_debug!(KEY_CACHE, key.id = %id, "key cache miss: loading");
+                trace_event!(DEBUG, KEY_CACHE, key.id = %id, "key cache miss: loading");
                 let key = load().await?;
-                trace_debug!(KEY_CACHE, key.id = %id, "key cache load");
+                trace_event!(DEBUG, KEY_CACHE, key.id = %id, "key cache load");
                 Ok((Arc::new(key), Instant::now()))
             })
             .await?;
@@ -191,7 +191,11 @@ impl KeyCache {
         let (key, _) = slot
             .loaded
             .get_or_try_init(|| async {
-                trace_debug!(KEY_CACHE, "key cache miss by alternate name: loading");
+                trace_event!(
+                    DEBUG,
+                    KEY_CACHE,
+                    "key cache miss by alternate name: loading"
+                );
                 let (id, document) = find().await?;
                 match self.id_slot_if_live(name, &slot, id) {
                     Some(id_slot) => {
@@ -199,7 +203,7 @@ impl KeyCache {
                             .loaded
                             .get_or_try_init(|| async {
                                 let key = unwrap(document).await?;
-                                trace_debug!(KEY_CACHE, key.id = %id, "key cache load");
+                                trace_event!(DEBUG, KEY_CACHE, key.id = %id, "key cache load");
                                 Ok((Arc::new(key), Instant::now()))
                             })
                             .await?;
@@ -229,7 +233,7 @@ impl KeyCache {
     /// id and by every alternate name it was cached under. Loads by alternate name that
     /// are still running will not cache what they find.
     pub fn remove(&self, id: Uuid) {
-        trace_debug!(KEY_CACHE, key.id = %id, "key cache removal");
+        trace_event!(DEBUG, KEY_CACHE, key.id = %id, "key cache removal");
         let mut slots = self.lock();
         slots.by_id.remove(&id);
         // A load still in flight does not know yet which key its name leads to: drop it
@@ -279,7 +283,7 @@ impl KeyCache {
         slots.by_id.retain(|id, slot| {
             let expired = slot.is_expired(self.ttl, now);
             if expired {
-                trace_debug!(KEY_CACHE, key.id = %id, "key cache eviction: expired");
+                trace_event!(DEBUG, KEY_CACHE, key.id = %id, "key cache eviction: expired");
             }
             !expired
         });

@@ -38,49 +38,22 @@ pub(crate) const KEY_CACHE: &str = "encrypted_core::key_cache";
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 pub(crate) const REWRAP: &str = "encrypted_core::rewrap";
 
-/// `tracing::debug!` with the feature, at one of the targets below, nothing without it.
-macro_rules! trace_debug {
-    ($target:ident, $($arg:tt)*) => {
+/// `tracing::event!` at `$level` (`DEBUG`, `INFO`, `WARN`) and one of the targets above
+/// with the feature; nothing without it.
+macro_rules! trace_event {
+    ($level:ident, $target:ident, $($arg:tt)*) => {
         #[cfg(feature = "tracing")]
         {
             ::tracing::event!(
                 target: $crate::driver::trace::$target,
-                ::tracing::Level::DEBUG,
+                ::tracing::Level::$level,
                 $($arg)*
             );
         }
     };
 }
 
-/// `tracing::info!` with the feature, nothing without it.
-macro_rules! trace_info {
-    ($target:ident, $($arg:tt)*) => {
-        #[cfg(feature = "tracing")]
-        {
-            ::tracing::event!(
-                target: $crate::driver::trace::$target,
-                ::tracing::Level::INFO,
-                $($arg)*
-            );
-        }
-    };
-}
-
-/// `tracing::warn!` with the feature, nothing without it.
-macro_rules! trace_warn {
-    ($target:ident, $($arg:tt)*) => {
-        #[cfg(feature = "tracing")]
-        {
-            ::tracing::event!(
-                target: $crate::driver::trace::$target,
-                ::tracing::Level::WARN,
-                $($arg)*
-            );
-        }
-    };
-}
-
-pub(crate) use {trace_debug, trace_info, trace_warn};
+pub(crate) use trace_event;
 
 /// How a key vault read chose its documents (never the alternate name itself).
 #[derive(Clone, Copy)]

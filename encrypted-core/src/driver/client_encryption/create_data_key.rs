@@ -7,7 +7,7 @@ use bson::{Uuid, doc};
 use zeroize::Zeroizing;
 
 use super::{ClientEncryption, duplicate_or, key_vault_error};
-use crate::driver::trace::trace_info;
+use crate::driver::trace::trace_event;
 use crate::{DataKey, Error, KeyDocument, MasterKey, Result};
 
 /// Creates a data key: returned by [`ClientEncryption::create_data_key`], configured
@@ -132,7 +132,7 @@ impl<'a> CreateDataKey<'a> {
                 return Err(Error::DuplicateKeyAltName { name: name.clone() });
             }
         }
-        trace_info!(KEY_VAULT,
+        trace_event!(INFO, KEY_VAULT,
             key.id = %id,
             kms.provider = %self.master_key.provider(),
             key.alt_names = self.key_alt_names.len(),

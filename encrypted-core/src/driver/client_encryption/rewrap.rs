@@ -7,7 +7,7 @@ use bson::{Binary, Bson, Document, Uuid, doc};
 use futures_util::TryStreamExt;
 
 use super::{ClientEncryption, key_vault_error};
-use crate::driver::trace::{Filter, Operation, trace_debug, trace_info, trace_warn};
+use crate::driver::trace::{Filter, Operation, trace_event};
 use crate::{KeyDocument, MasterKey, Result};
 
 /// What [`ClientEncryption::rewrap_many_data_key`] did.
@@ -175,7 +175,7 @@ impl<'a> RewrapManyDataKey<'a> {
         read.query_done(&documents);
         let documents = documents?;
         let total = documents.len();
-        trace_debug!(REWRAP, total, "rewrap started");
+        trace_event!(DEBUG, REWRAP, total, "rewrap started");
         self.report(RewrapProgress::Started { total });
         let mut result = RewrapManyDataKeyResult::default();
         for document in documents {
@@ -186,7 +186,7 @@ impl<'a> RewrapManyDataKey<'a> {
                         id: display_id(document.get("_id")),
                         problem: problem.to_string(),
                     };
-                    trace_warn!(REWRAP,
+                    trace_event!(WARN, REWRAP,
                         key.id = %bad.id,
                         problem = %bad.problem,
                         "rewrap skipped a malformed key document"
@@ -205,17 +205,17 @@ impl<'a> RewrapManyDataKey<'a> {
             let to = master_key.provider();
             match encryption.rewrap_one(&old, &master_key).await {
                 Ok(true) => {
-                    trace_debug!(REWRAP, key.id = %id, from = %from, to = %to, outcome = "rewrapped", "rewrap key");
+                    trace_event!(DEBUG, REWRAP, key.id = %id, from = %from, to = %to, outcome = "rewrapped", "rewrap key");
                     self.report(RewrapProgress::Rewrapped { id, from, to });
                     result.rewrapped.push(id);
                 }
                 Ok(false) => {
-                    trace_debug!(REWRAP, key.id = %id, from = %from, to = %to, outcome = "skipped", "rewrap key");
+                    trace_event!(DEBUG, REWRAP, key.id = %id, from = %from, to = %to, outcome = "skipped", "rewrap key");
                     self.report(RewrapProgress::Skipped { id });
                     result.skipped.push(id);
                 }
                 Err(error) => {
-                    trace_debug!(REWRAP,
+                    trace_event!(DEBUG, REWRAP,
                         key.id = %id,
                         from = %from,
                         to = %to,
@@ -228,7 +228,8 @@ impl<'a> RewrapManyDataKey<'a> {
                 }
             }
         }
-        trace_info!(
+        trace_event!(
+            INFO,
             REWRAP,
             total,
             rewrapped = result.rewrapped.len(),
