@@ -210,31 +210,62 @@ impl<R, T> Plain<R, T> {
     }
 }
 
-macro_rules! unsortable {
-    ($name:ident) => {
-        impl<R, T> $name<R, T> {
-            /// Does not compile: ciphertexts do not keep the order of their plaintexts.
-            /// Present only so that trying says why.
-            pub fn ascending(&self) -> Sort<R>
-            where
-                Self: SortPath<R>,
-            {
-                Sort::new()
-            }
+impl<R, T> Deterministic<R, T> {
+    /// Does not compile: ciphertexts do not keep the order of their plaintexts.
+    /// Present only so that trying says why.
+    pub fn ascending(&self) -> Sort<R>
+    where
+        Self: SortPath<R>,
+    {
+        Sort::new()
+    }
 
-            /// Does not compile: ciphertexts do not keep the order of their plaintexts.
-            pub fn descending(&self) -> Sort<R>
-            where
-                Self: SortPath<R>,
-            {
-                Sort::new()
-            }
-        }
-    };
+    /// Does not compile: ciphertexts do not keep the order of their plaintexts.
+    pub fn descending(&self) -> Sort<R>
+    where
+        Self: SortPath<R>,
+    {
+        Sort::new()
+    }
 }
-unsortable!(Deterministic);
-unsortable!(Random);
-unsortable!(Nested);
+
+impl<R, T> Random<R, T> {
+    /// Does not compile: ciphertexts do not keep the order of their plaintexts.
+    /// Present only so that trying says why.
+    pub fn ascending(&self) -> Sort<R>
+    where
+        Self: SortPath<R>,
+    {
+        Sort::new()
+    }
+
+    /// Does not compile: ciphertexts do not keep the order of their plaintexts.
+    pub fn descending(&self) -> Sort<R>
+    where
+        Self: SortPath<R>,
+    {
+        Sort::new()
+    }
+}
+
+impl<R, T> Nested<R, T> {
+    /// Does not compile: ciphertexts do not keep the order of their plaintexts.
+    /// Present only so that trying says why.
+    pub fn ascending(&self) -> Sort<R>
+    where
+        Self: SortPath<R>,
+    {
+        Sort::new()
+    }
+
+    /// Does not compile: ciphertexts do not keep the order of their plaintexts.
+    pub fn descending(&self) -> Sort<R>
+    where
+        Self: SortPath<R>,
+    {
+        Sort::new()
+    }
+}
 
 #[cfg(test)]
 mod tests {
