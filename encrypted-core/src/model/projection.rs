@@ -211,6 +211,14 @@ mod tests {
                 .unwrap(),
             raw
         );
+        // Any number includes or excludes, whatever the field holds.
+        let numbers = doc! { "ssn": 1_i64, "bloodType": 0.0, "records": Bson::Decimal128(bson::Decimal128::from_bytes([0; 16])) };
+        assert_eq!(
+            Projection::<Patient>::from(numbers.clone())
+                .to_document()
+                .unwrap(),
+            numbers
+        );
     }
 
     #[test]

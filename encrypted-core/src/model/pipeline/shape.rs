@@ -183,7 +183,11 @@ fn check_projection_at(
         let path = join(prefix, key);
         let reach = shape.reach(&path);
         match value {
-            Bson::Boolean(_) | Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_)
+            Bson::Boolean(_)
+            | Bson::Int32(_)
+            | Bson::Int64(_)
+            | Bson::Double(_)
+            | Bson::Decimal128(_)
                 if kind != ProjectionKind::AddFields =>
             {
                 // Inclusion or exclusion.
