@@ -316,9 +316,11 @@ mod tests {
             "masterKey.key"
         );
         assert_eq!(
-            MasterKey::from_document(&doc! { "provider": "azure", "keyVaultEndpoint": "kv.vault.azure.net" })
-                .unwrap_err()
-                .0,
+            MasterKey::from_document(
+                &doc! { "provider": "azure", "keyVaultEndpoint": "kv.vault.azure.net" }
+            )
+            .unwrap_err()
+            .0,
             "masterKey.keyName"
         );
         assert_eq!(

@@ -1,0 +1,736 @@
+//! The `azure` provider: Azure Key Vault `wrapkey`/`unwrapkey` (RSA-OAEP-256) over
+//! HTTPS, with a bearer token from the identity platform (client credentials), given by
+//! the application, or fetched on demand from the instance metadata service.
+
+mod oauth;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bson::Uuid;
+use zeroize::Zeroizing;
+
+use self::oauth::Token;
+use super::aws::endpoint::Endpoint;
+use super::{DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES, TlsOptions};
+use crate::driver::trace::Operation;
+use crate::kms::{BoxFuture, KmsProvider};
+use crate::{DataKey, Error, MasterKey, Result};
+
+/// Where the `azure` provider gets its bearer tokens. Secrets are zeroized on drop and
+/// never printed.
+///
+/// ```
+/// use encrypted_core::kms::AzureCredentials;
+///
+/// let credentials = AzureCredentials::client_credentials(
+///     "00000000-0000-0000-0000-00000000000a", // tenant
+///     "00000000-0000-0000-0000-00000000000b", // client (application) id
+///     "the-client-secret~",
+/// );
+/// assert!(!format!("{credentials:?}").contains("the-client-secret"));
+/// ```
+pub struct AzureCredentials {
+    source: Source,
+}
+
+enum Source {
+    ClientCredentials {
+        tenant_id: String,
+        client_id: String,
+        client_secret: Zeroizing<String>,
+        identity_platform_endpoint: Option<String>,
+    },
+    AccessToken(Zeroizing<String>),
+    InstanceMetadata,
+}
+
+impl AzureCredentials {
+    /// An application registered in Microsoft Entra ID (`tenantId`, `clientId`,
+    /// `clientSecret`): the provider asks the identity platform
+    /// (`login.microsoftonline.com`) for a token with the OAuth 2.0 client-credentials
+    /// grant, caches it until a minute before it expires, and asks again then.
+    pub fn client_credentials(
+        tenant_id: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        Self {
+            source: Source::ClientCredentials {
+                tenant_id: tenant_id.into(),
+                client_id: client_id.into(),
+                client_secret: Zeroizing::new(client_secret.into()),
+                identity_platform_endpoint: None,
+            },
+        }
+    }
+
+    /// Another identity platform host (`host[:port]`) than `login.microsoftonline.com`:
+    /// `login.chinacloudapi.cn`, `login.microsoftonline.us`, or one the application
+    /// allows with [`AzureKms::with_allowed_endpoint`]. Only for client credentials;
+    /// other credentials are returned unchanged.
+    ///
+    /// ```
+    /// use encrypted_core::kms::AzureCredentials;
+    ///
+    /// let credentials = AzureCredentials::client_credentials("tenant", "client", "secret")
+    ///     .with_identity_platform_endpoint("login.microsoftonline.us");
+    /// # let _ = credentials;
+    /// ```
+    #[must_use]
+    pub fn with_identity_platform_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        if let Source::ClientCredentials {
+            identity_platform_endpoint,
+            ..
+        } = &mut self.source
+        {
+            *identity_platform_endpoint = Some(endpoint.into());
+        }
+        self
+    }
+
+    /// An access token obtained elsewhere (`accessToken`), used as it is: when it
+    /// expires, Key Vault refuses it and the application must give a new provider one.
+    ///
+    /// ```
+    /// use encrypted_core::kms::AzureCredentials;
+    ///
+    /// let credentials = AzureCredentials::access_token("eyJ0eXAi...");
+    /// assert!(!format!("{credentials:?}").contains("eyJ0"));
+    /// ```
+    pub fn access_token(token: impl Into<String>) -> Self {
+        Self {
+            source: Source::AccessToken(Zeroizing::new(token.into())),
+        }
+    }
+
+    /// On-demand credentials (the spec's empty `azure: {}` document): the managed
+    /// identity of the Azure VM, container or function the application runs on, whose
+    /// tokens the instance metadata service (IMDS, `http://169.254.169.254`) gives. The
+    /// token is fetched when first needed and again a minute before it expires.
+    ///
+    /// ```
+    /// use encrypted_core::kms::{AzureCredentials, AzureKms};
+    ///
+    /// let azure = AzureKms::new(AzureCredentials::instance_metadata())?;
+    /// # let _ = azure;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    pub fn instance_metadata() -> Self {
+        Self {
+            source: Source::InstanceMetadata,
+        }
+    }
+}
+
+impl fmt::Debug for AzureCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Source::ClientCredentials {
+                tenant_id,
+                client_id,
+                identity_platform_endpoint,
+                ..
+            } => f
+                .debug_struct("AzureCredentials::ClientCredentials")
+                .field("tenant_id", tenant_id)
+                .field("client_id", client_id)
+                .field("identity_platform_endpoint", identity_platform_endpoint)
+                .finish_non_exhaustive(),
+            Source::AccessToken(_) => f
+                .debug_struct("AzureCredentials::AccessToken")
+                .finish_non_exhaustive(),
+            Source::InstanceMetadata => f.write_str("AzureCredentials::InstanceMetadata"),
+        }
+    }
+}
+
+/// The `azure` KMS provider (or a named `azure:<name>` one): data keys are wrapped by an
+/// RSA key in Azure Key Vault (or Managed HSM) with RSA-OAEP-256, the key document's
+/// `masterKey` naming the vault (`keyVaultEndpoint`), the key and optionally its version.
+/// Requests are the ones libmongocrypt sends, so keys created by either are used by the
+/// other.
+///
+/// # Endpoint pinning
+///
+/// A key document is data that whoever can write the key vault can change, and the
+/// provider sends a bearer token with every request. So it sends requests only to Azure's
+/// own key vaults (one name under `vault.azure.net`, `vault.azure.cn`,
+/// `vault.usgovcloudapi.net`, `vault.microsoftazure.de` or `managedhsm.azure.net`, on
+/// port 443), and to endpoints the application allows with
+/// [`AzureKms::with_allowed_endpoint`]. The identity platform host, which only the
+/// application configures, is held to the same rule (`login.microsoftonline.com` and
+/// the other clouds' logins, or allowed). Anything else is refused with
+/// [`Error::KmsEndpointRefused`] before anything is sent.
+///
+/// # Tokens
+///
+/// Tokens are cached per OAuth scope until a minute before they expire; concurrent
+/// operations wait for one fetch rather than each fetching. A token that Key Vault
+/// refuses as expired or revoked (HTTP 401) is dropped and fetched again, once.
+///
+/// ```no_run
+/// use encrypted_core::MasterKey;
+/// use encrypted_core::kms::{AzureCredentials, AzureKms, KmsProviders};
+///
+/// let azure = AzureKms::new(AzureCredentials::client_credentials(
+///     std::env::var("AZURE_TENANT_ID")?,
+///     std::env::var("AZURE_CLIENT_ID")?,
+///     std::env::var("AZURE_CLIENT_SECRET")?,
+/// ))?;
+/// let providers = KmsProviders::new().with(azure);
+/// let master_key = MasterKey::azure("my-vault.vault.azure.net", "data-keys");
+/// # let _ = (providers, master_key);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct AzureKms {
+    name: String,
+    credentials: AzureCredentials,
+    timeout: Duration,
+    tls: TlsOptions,
+    client: reqwest::Client,
+    allowed_endpoints: BTreeSet<Endpoint>,
+    imds: Endpoint,
+    /// Cached tokens by OAuth scope; the lock is held while one is fetched, so that
+    /// concurrent callers share that fetch.
+    tokens: tokio::sync::Mutex<BTreeMap<String, Token>>,
+}
+
+impl fmt::Debug for AzureKms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AzureKms")
+            .field("name", &self.name)
+            .field("credentials", &self.credentials)
+            .field("timeout", &self.timeout)
+            .field(
+                "allowed_endpoints",
+                &self
+                    .allowed_endpoints
+                    .iter()
+                    .map(Endpoint::to_string)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which Key Vault operation.
+#[derive(Clone, Copy)]
+enum KeyOperation {
+    Wrap,
+    Unwrap,
+}
+
+impl KeyOperation {
+    fn path_segment(self) -> &'static str {
+        match self {
+            Self::Wrap => "wrapkey",
+            Self::Unwrap => "unwrapkey",
+        }
+    }
+}
+
+impl AzureKms {
+    /// The unnamed `azure` provider, trusting the usual web roots.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the credentials' identity platform endpoint is not
+    /// `host[:port]`, or the HTTPS client cannot be built.
+    pub fn new(credentials: AzureCredentials) -> Result<Self> {
+        let tls = TlsOptions::new();
+        let client = tls
+            .client(DEFAULT_KMS_TIMEOUT)
+            .map_err(|message| provider_error("azure", message))?;
+        if let Source::ClientCredentials {
+            identity_platform_endpoint: Some(endpoint),
+            ..
+        } = &credentials.source
+        {
+            if Endpoint::parse(endpoint).is_none() {
+                return Err(provider_error(
+                    "azure",
+                    format!("the identity platform endpoint `{endpoint}` is not host[:port]"),
+                ));
+            }
+        }
+        let imds = Endpoint::parse(oauth::DEFAULT_IMDS)
+            .ok_or_else(|| provider_error("azure", "the IMDS address does not parse"))?;
+        Ok(Self {
+            name: "azure".to_owned(),
+            credentials,
+            timeout: DEFAULT_KMS_TIMEOUT,
+            tls,
+            client,
+            allowed_endpoints: BTreeSet::new(),
+            imds,
+            tokens: tokio::sync::Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// A named `azure:<name>` provider.
+    ///
+    /// ```
+    /// use encrypted_core::kms::{AzureCredentials, AzureKms, KmsProvider};
+    ///
+    /// let azure = AzureKms::named("eu", AzureCredentials::access_token("token"))?;
+    /// assert_eq!(azure.name(), "azure:eu");
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidProviderName`] unless `name` is letters, digits and `_`; as
+    /// [`AzureKms::new`] otherwise.
+    pub fn named(name: &str, credentials: AzureCredentials) -> Result<Self> {
+        let name = crate::master_key::named_provider("azure", name)?;
+        Ok(Self {
+            name,
+            ..Self::new(credentials)?
+        })
+    }
+
+    /// Limits each request (to Key Vault, the identity platform, IMDS) to `timeout`:
+    /// connection, TLS handshake, sending, and reading the whole answer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the HTTPS client cannot be built with it.
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self> {
+        self.client = self
+            .tls
+            .client(timeout)
+            .map_err(|message| self.error(message))?;
+        self.timeout = timeout;
+        Ok(self)
+    }
+
+    /// Uses these TLS settings (extra CA, client certificate) for Key Vault and the
+    /// identity platform.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the HTTPS client cannot be built with them.
+    pub fn with_tls(mut self, tls: TlsOptions) -> Result<Self> {
+        self.client = tls
+            .client(self.timeout)
+            .map_err(|message| self.error(message))?;
+        self.tls = tls;
+        Ok(self)
+    }
+
+    /// Also lets master keys name this key vault endpoint, and the credentials this
+    /// identity platform endpoint (`host[:port]`, port 443 if omitted): a private
+    /// endpoint, a proxy or a test server the application trusts. Only the application
+    /// decides this; a key document cannot.
+    ///
+    /// ```
+    /// use encrypted_core::kms::{AzureCredentials, AzureKms};
+    ///
+    /// let azure = AzureKms::new(AzureCredentials::access_token("token"))?
+    ///     .with_allowed_endpoint("kv.internal.example:8443")?;
+    /// assert!(azure.with_allowed_endpoint("https://evil.example/").is_err());
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when `endpoint` is not `host[:port]` (no scheme, path or user).
+    pub fn with_allowed_endpoint(mut self, endpoint: &str) -> Result<Self> {
+        let parsed = Endpoint::parse(endpoint).ok_or_else(|| {
+            self.error(format!(
+                "`{endpoint}` is not an endpoint: expected host[:port]"
+            ))
+        })?;
+        self.allowed_endpoints.insert(parsed);
+        Ok(self)
+    }
+
+    /// Asks this address (`host[:port]`, port 80 if omitted; plain HTTP) instead of
+    /// `169.254.169.254` for on-demand tokens ([`AzureCredentials::instance_metadata`]):
+    /// a metadata proxy, or a test server.
+    ///
+    /// ```
+    /// use encrypted_core::kms::{AzureCredentials, AzureKms};
+    ///
+    /// let azure = AzureKms::new(AzureCredentials::instance_metadata())?
+    ///     .with_imds_endpoint("127.0.0.1:8080")?;
+    /// # let _ = azure;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when `endpoint` is not `host[:port]`.
+    pub fn with_imds_endpoint(mut self, endpoint: &str) -> Result<Self> {
+        let with_port = if endpoint.contains(':') && !endpoint.ends_with(']') {
+            endpoint.to_owned()
+        } else {
+            format!("{endpoint}:80")
+        };
+        self.imds = Endpoint::parse(&with_port).ok_or_else(|| {
+            self.error(format!(
+                "`{endpoint}` is not an endpoint: expected host[:port]"
+            ))
+        })?;
+        Ok(self)
+    }
+
+    fn error(&self, message: impl Into<String>) -> Error {
+        provider_error(&self.name, message)
+    }
+
+    fn refused(&self, key_id: Uuid, endpoint: impl Into<String>) -> Error {
+        Error::KmsEndpointRefused {
+            provider: self.name.clone(),
+            key_id,
+            endpoint: endpoint.into(),
+        }
+    }
+
+    /// The key vault a request about `key_id` under `master_key` may go to, the key's
+    /// name and version.
+    fn key_vault<'k>(
+        &self,
+        master_key: &'k MasterKey,
+        key_id: Uuid,
+    ) -> Result<(Endpoint, &'k str, Option<&'k str>)> {
+        let MasterKey::Azure {
+            key_vault_endpoint,
+            key_name,
+            key_version,
+            ..
+        } = master_key
+        else {
+            return Err(self.error(format!(
+                "the master key is for `{}`, not Azure",
+                master_key.provider()
+            )));
+        };
+        let endpoint = Endpoint::parse(key_vault_endpoint)
+            .filter(|endpoint| {
+                wire::is_official_key_vault(endpoint) || self.allowed_endpoints.contains(endpoint)
+            })
+            .ok_or_else(|| self.refused(key_id, key_vault_endpoint.clone()))?;
+        Ok((endpoint, key_name, key_version.as_deref()))
+    }
+
+    /// The identity platform host the client credentials go to.
+    fn identity_platform(&self, configured: Option<&str>, key_id: Uuid) -> Result<Endpoint> {
+        let text = configured.unwrap_or(oauth::DEFAULT_IDENTITY_PLATFORM);
+        Endpoint::parse(text)
+            .filter(|endpoint| {
+                wire::is_official_identity_platform(endpoint)
+                    || self.allowed_endpoints.contains(endpoint)
+            })
+            .ok_or_else(|| self.refused(key_id, text))
+    }
+
+    /// A bearer token for `scope`: the cached one while it is fresh, else a new one
+    /// (one fetch at a time; callers waiting meanwhile get its result).
+    async fn token(&self, scope: &str, key_id: Uuid) -> Result<Zeroizing<String>> {
+        if let Source::AccessToken(token) = &self.credentials.source {
+            return Ok(token.clone());
+        }
+        let cache_key = match self.credentials.source {
+            Source::InstanceMetadata => "imds",
+            _ => scope,
+        };
+        let mut tokens = self.tokens.lock().await;
+        if let Some(token) = tokens
+            .get(cache_key)
+            .filter(|token| token.is_fresh(Instant::now()))
+        {
+            return Ok(token.value.clone());
+        }
+        let obtained = Instant::now();
+        let (value, lifetime) = self.fetch_token(scope, key_id).await?;
+        tokens.insert(
+            cache_key.to_owned(),
+            Token::new(value.clone(), obtained, lifetime),
+        );
+        Ok(value)
+    }
+
+    /// Drops the cached token for `scope` if it is still `used` (Key Vault refused it).
+    async fn forget_token(&self, scope: &str, used: &str) {
+        let cache_key = match self.credentials.source {
+            Source::InstanceMetadata => "imds",
+            _ => scope,
+        };
+        let mut tokens = self.tokens.lock().await;
+        if tokens
+            .get(cache_key)
+            .is_some_and(|token| token.value.as_str() == used)
+        {
+            tokens.remove(cache_key);
+        }
+    }
+
+    /// Asks the identity platform or IMDS for a token.
+    async fn fetch_token(
+        &self,
+        scope: &str,
+        key_id: Uuid,
+    ) -> Result<(Zeroizing<String>, Duration)> {
+        let (request, host, port, target) = match &self.credentials.source {
+            Source::ClientCredentials {
+                tenant_id,
+                client_id,
+                client_secret,
+                identity_platform_endpoint,
+            } => {
+                let endpoint =
+                    self.identity_platform(identity_platform_endpoint.as_deref(), key_id)?;
+                if tenant_id.is_empty()
+                    || !tenant_id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                {
+                    return Err(self.error(
+                        "the tenant id must be a GUID or a domain name (letters, digits, `-`, `.`)",
+                    ));
+                }
+                let mut body = oauth::client_credentials_body(client_id, scope, client_secret);
+                // The body moves into the HTTP stack without a copy, and is zeroized
+                // when the stack drops it.
+                let body = Zeroizing::new(std::mem::take(&mut *body).into_bytes());
+                let request = self
+                    .client
+                    .post(format!(
+                        "https://{}/{tenant_id}/oauth2/v2.0/token",
+                        endpoint.authority()
+                    ))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("accept", "application/json")
+                    .body(bytes::Bytes::from_owner(body));
+                (
+                    request,
+                    endpoint.host().to_owned(),
+                    endpoint.port(),
+                    "oauth2 token",
+                )
+            }
+            Source::InstanceMetadata => {
+                let client = reqwest::Client::builder()
+                    // IMDS answers only on the link-local address; a proxy must not
+                    // see (or answer) the request.
+                    .no_proxy()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .timeout(self.timeout)
+                    .connect_timeout(self.timeout)
+                    .build()
+                    .map_err(|error| {
+                        self.error(format!("cannot build the IMDS client: {error}"))
+                    })?;
+                let request = client
+                    .get(format!("http://{}{}", self.imds, oauth::IMDS_PATH))
+                    .header("metadata", "true")
+                    .header("accept", "application/json");
+                (
+                    request,
+                    self.imds.host().to_owned(),
+                    self.imds.port(),
+                    "imds token",
+                )
+            }
+            Source::AccessToken(_) => return Err(self.error("an access token is not fetched")),
+        };
+        let span = Operation::kms_request(&self.name, target, &host, port);
+        let mut status = None;
+        let result = span
+            .run(async {
+                let (code, reply) = self.exchange(request, &host).await?;
+                status = Some(code);
+                oauth::parse_token_reply(code, &reply).map_err(|error| match error {
+                    oauth::ReplyError::Status { status, code, text } => self.error(format!(
+                        "cannot get a token from {host} ({target}): HTTP {status} {}: {text}",
+                        code.as_deref().unwrap_or("")
+                    )),
+                    oauth::ReplyError::Malformed(what) => {
+                        self.error(format!("the token reply from {host} has {what}"))
+                    }
+                })
+            })
+            .await;
+        span.done(&result, status);
+        result
+    }
+
+    /// One `wrapkey`/`unwrapkey` about data key `key_id`: the decoded `value` of the reply.
+    async fn call(
+        &self,
+        master_key: &MasterKey,
+        key_id: Uuid,
+        operation: KeyOperation,
+        value: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let (endpoint, key_name, key_version) = self.key_vault(master_key, key_id)?;
+        let path = wire::key_path(key_name, key_version, operation.path_segment())
+            .ok_or_else(|| {
+                self.error(format!(
+                    "the master key's keyName or keyVersion is not a Key Vault name (letters, digits, `-`): data key {key_id}"
+                ))
+            })?;
+        let scope = oauth::scope_for(endpoint.host());
+        let mut retried = false;
+        loop {
+            let token = self.token(&scope, key_id).await?;
+            let span = Operation::kms_request(
+                &self.name,
+                operation.path_segment(),
+                endpoint.host(),
+                endpoint.port(),
+            );
+            let mut status = None;
+            let result = span
+                .run(async {
+                    let bearer = Zeroizing::new(format!("Bearer {}", token.as_str()));
+                    let mut authorization = reqwest::header::HeaderValue::from_str(&bearer)
+                        .map_err(|_| self.error("the access token is not a valid header value"))?;
+                    authorization.set_sensitive(true);
+                    let request = self
+                        .client
+                        .post(format!("https://{}{path}", endpoint.authority()))
+                        .header("authorization", authorization)
+                        .header("content-type", "application/json")
+                        .header("accept", "application/json")
+                        .body(bytes::Bytes::from_owner(wire::request_body(value)));
+                    let (code, reply) = self.exchange(request, endpoint.host()).await?;
+                    status = Some(code);
+                    Ok((code, wire::parse_reply(code, &reply)))
+                })
+                .await;
+            let outcome = match result {
+                Ok((_, Ok(value))) => Ok(value),
+                Ok((401, Err(_))) if !retried && self.refreshes() => {
+                    // Expired or revoked before we thought: fetch a new one, once.
+                    self.forget_token(&scope, &token).await;
+                    retried = true;
+                    span.done(&Ok(()), status);
+                    continue;
+                }
+                Ok((_, Err(wire::ReplyError::Status { status, code, text }))) => {
+                    Err(self.error(format!(
+                        "{} answered HTTP {status} {}: {text}",
+                        operation.path_segment(),
+                        code.as_deref().unwrap_or("")
+                    )))
+                }
+                Ok((_, Err(wire::ReplyError::Malformed(what)))) => Err(self.error(format!(
+                    "the {} reply from {} has {what}",
+                    operation.path_segment(),
+                    endpoint.host()
+                ))),
+                Err(error) => Err(error),
+            };
+            span.done(&outcome, status);
+            return outcome;
+        }
+    }
+
+    /// Whether tokens come from somewhere they can be fetched again.
+    fn refreshes(&self) -> bool {
+        !matches!(self.credentials.source, Source::AccessToken(_))
+    }
+
+    /// Sends `request` and reads the status and the body (bounded, zeroized).
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        host: &str,
+    ) -> Result<(u16, Zeroizing<Vec<u8>>)> {
+        let mut response = request
+            .send()
+            .await
+            .map_err(|error| self.error(describe(&error, host)))?;
+        let status = response.status().as_u16();
+        let too_long = || {
+            self.error(format!(
+                "the reply from {host} is longer than {MAX_KMS_REPLY_BYTES} bytes: refused"
+            ))
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_KMS_REPLY_BYTES as u64)
+        {
+            return Err(too_long());
+        }
+        let mut reply = Zeroizing::new(Vec::with_capacity(MAX_KMS_REPLY_BYTES));
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| self.error(describe(&error, host)))?
+        {
+            if chunk.len() > MAX_KMS_REPLY_BYTES - reply.len() {
+                return Err(too_long());
+            }
+            reply.extend_from_slice(&chunk);
+        }
+        Ok((status, reply))
+    }
+}
+
+impl KmsProvider for AzureKms {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn wrap<'a>(
+        &'a self,
+        master_key: &'a MasterKey,
+        key: &'a DataKey,
+    ) -> BoxFuture<'a, Result<Vec<u8>>> {
+        Box::pin(async move {
+            let wrapped = self
+                .call(master_key, key.id(), KeyOperation::Wrap, key.material())
+                .await?;
+            Ok(wrapped.to_vec())
+        })
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        master_key: &'a MasterKey,
+        key_id: Uuid,
+        key_material: &'a [u8],
+    ) -> BoxFuture<'a, Result<DataKey>> {
+        Box::pin(async move {
+            let plaintext = self
+                .call(master_key, key_id, KeyOperation::Unwrap, key_material)
+                .await
+                .map_err(|error| match error {
+                    Error::Kms { provider, message } => Error::Kms {
+                        provider,
+                        message: format!("cannot unwrap data key {key_id}: {message}"),
+                    },
+                    other => other,
+                })?;
+            DataKey::from_bytes(key_id, &plaintext).map_err(|_| Error::KeyUnwrap {
+                key_id,
+                provider: self.name.clone(),
+            })
+        })
+    }
+}
+
+fn provider_error(provider: &str, message: impl Into<String>) -> Error {
+    Error::Kms {
+        provider: provider.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// A transport error in words, naming what timed out or could not be reached.
+fn describe(error: &reqwest::Error, host: &str) -> String {
+    if error.is_timeout() {
+        format!("no answer from {host} in time")
+    } else if error.is_connect() {
+        format!("cannot connect to {host}")
+    } else {
+        format!("request to {host} failed")
+    }
+}
