@@ -3,6 +3,7 @@
 
 pub(crate) mod aws;
 mod azure;
+pub(crate) mod http;
 mod tls;
 
 pub use aws::{AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES};

@@ -15,9 +15,9 @@ use zeroize::Zeroizing;
 
 use self::oauth::Token;
 use super::aws::endpoint::Endpoint;
-use super::{DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES, TlsOptions};
-use crate::driver::trace::Operation;
-use crate::kms::{BoxFuture, KmsProvider};
+use super::http::{HttpClient, Reply, Retry};
+use super::{DEFAULT_KMS_TIMEOUT, TlsOptions};
+use crate::kms::{BoxFuture, KmsErrorKind, KmsProvider};
 use crate::{DataKey, Error, MasterKey, Result};
 
 /// Where the `azure` provider gets its bearer tokens. Secrets are zeroized on drop and
@@ -189,9 +189,10 @@ impl fmt::Debug for AzureCredentials {
 pub struct AzureKms {
     name: String,
     credentials: AzureCredentials,
-    timeout: Duration,
-    tls: TlsOptions,
-    client: reqwest::Client,
+    /// Key Vault and the identity platform (HTTPS).
+    http: HttpClient,
+    /// The instance metadata service (plain HTTP, no proxy).
+    metadata: HttpClient,
     allowed_endpoints: BTreeSet<Endpoint>,
     imds: Endpoint,
     /// Cached tokens by OAuth scope; the lock is held while one is fetched, so that
@@ -204,7 +205,8 @@ impl fmt::Debug for AzureKms {
         f.debug_struct("AzureKms")
             .field("name", &self.name)
             .field("credentials", &self.credentials)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.http.timeout())
+            .field("retry", &self.http.retry().is_enabled())
             .field(
                 "allowed_endpoints",
                 &self
@@ -213,6 +215,7 @@ impl fmt::Debug for AzureKms {
                     .map(Endpoint::to_string)
                     .collect::<Vec<_>>(),
             )
+            .field("imds", &self.imds.to_string())
             .finish_non_exhaustive()
     }
 }
@@ -239,32 +242,31 @@ impl AzureKms {
     /// # Errors
     ///
     /// [`Error::Kms`] when the credentials' identity platform endpoint is not
-    /// `host[:port]`, or the HTTPS client cannot be built.
+    /// `host[:port]`, or the HTTP clients cannot be built.
     pub fn new(credentials: AzureCredentials) -> Result<Self> {
-        let tls = TlsOptions::new();
-        let client = tls
-            .client(DEFAULT_KMS_TIMEOUT)
-            .map_err(|message| provider_error("azure", message))?;
+        let configuration =
+            |message: String| Error::kms("azure", KmsErrorKind::Configuration, message);
+        let http =
+            HttpClient::new(TlsOptions::new(), DEFAULT_KMS_TIMEOUT).map_err(configuration)?;
+        let metadata = HttpClient::metadata(DEFAULT_KMS_TIMEOUT).map_err(configuration)?;
         if let Source::ClientCredentials {
             identity_platform_endpoint: Some(endpoint),
             ..
         } = &credentials.source
         {
             if Endpoint::parse(endpoint).is_none() {
-                return Err(provider_error(
-                    "azure",
-                    format!("the identity platform endpoint `{endpoint}` is not host[:port]"),
-                ));
+                return Err(configuration(format!(
+                    "the identity platform endpoint `{endpoint}` is not host[:port]"
+                )));
             }
         }
         let imds = Endpoint::parse(oauth::DEFAULT_IMDS)
-            .ok_or_else(|| provider_error("azure", "the IMDS address does not parse"))?;
+            .ok_or_else(|| configuration("the IMDS address does not parse".to_owned()))?;
         Ok(Self {
             name: "azure".to_owned(),
             credentials,
-            timeout: DEFAULT_KMS_TIMEOUT,
-            tls,
-            client,
+            http,
+            metadata,
             allowed_endpoints: BTreeSet::new(),
             imds,
             tokens: tokio::sync::Mutex::new(BTreeMap::new()),
@@ -294,32 +296,79 @@ impl AzureKms {
     }
 
     /// Limits each request (to Key Vault, the identity platform, IMDS) to `timeout`:
-    /// connection, TLS handshake, sending, and reading the whole answer.
+    /// connection, TLS handshake, sending, and reading the whole answer. The limit
+    /// applies to each attempt when retrying.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use encrypted_core::kms::{AzureCredentials, AzureKms};
+    ///
+    /// let azure = AzureKms::new(AzureCredentials::instance_metadata())?
+    ///     .with_timeout(Duration::from_secs(3))?;
+    /// # let _ = azure;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::Kms`] when the HTTPS client cannot be built with it.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self> {
-        self.client = self
-            .tls
-            .client(timeout)
-            .map_err(|message| self.error(message))?;
-        self.timeout = timeout;
-        Ok(self)
+    /// [`Error::Kms`] when the HTTP clients cannot be built with it.
+    pub fn with_timeout(self, timeout: Duration) -> Result<Self> {
+        let http = self
+            .http
+            .with_timeout(timeout)
+            .map_err(|message| Error::kms(&self.name, KmsErrorKind::Configuration, message))?;
+        let metadata = self
+            .metadata
+            .with_timeout(timeout)
+            .map_err(|message| Error::kms(&self.name, KmsErrorKind::Configuration, message))?;
+        Ok(Self {
+            http,
+            metadata,
+            ..self
+        })
     }
 
     /// Uses these TLS settings (extra CA, client certificate) for Key Vault and the
     /// identity platform.
     ///
+    /// ```no_run
+    /// use encrypted_core::kms::{AzureCredentials, AzureKms, TlsOptions};
+    ///
+    /// let azure = AzureKms::new(AzureCredentials::access_token("token"))?
+    ///     .with_tls(TlsOptions::new().with_ca_pem(std::fs::read("proxy-ca.pem")?)?)?;
+    /// # let _ = azure;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Kms`] when the HTTPS client cannot be built with them.
-    pub fn with_tls(mut self, tls: TlsOptions) -> Result<Self> {
-        self.client = tls
-            .client(self.timeout)
-            .map_err(|message| self.error(message))?;
-        self.tls = tls;
-        Ok(self)
+    pub fn with_tls(self, tls: TlsOptions) -> Result<Self> {
+        let http = self
+            .http
+            .with_tls(tls)
+            .map_err(|message| Error::kms(&self.name, KmsErrorKind::Configuration, message))?;
+        Ok(Self { http, ..self })
+    }
+
+    /// Retries failed requests (network errors, timeouts, HTTP 429 and 5xx; up to 3
+    /// attempts with jittered exponential backoff), the default, or not (`false`: one
+    /// attempt, every failure reported at once). A 4xx is never retried.
+    ///
+    /// ```
+    /// use encrypted_core::kms::{AzureCredentials, AzureKms};
+    ///
+    /// let azure = AzureKms::new(AzureCredentials::access_token("token"))?.with_retry(false);
+    /// # let _ = azure;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_retry(self, retry: bool) -> Self {
+        Self {
+            http: self.http.with_retry(Retry::enabled(retry)),
+            metadata: self.metadata.with_retry(Retry::enabled(retry)),
+            ..self
+        }
     }
 
     /// Also lets master keys name this key vault endpoint, and the credentials this
@@ -341,7 +390,7 @@ impl AzureKms {
     /// [`Error::Kms`] when `endpoint` is not `host[:port]` (no scheme, path or user).
     pub fn with_allowed_endpoint(mut self, endpoint: &str) -> Result<Self> {
         let parsed = Endpoint::parse(endpoint).ok_or_else(|| {
-            self.error(format!(
+            self.configuration(format!(
                 "`{endpoint}` is not an endpoint: expected host[:port]"
             ))
         })?;
@@ -351,7 +400,7 @@ impl AzureKms {
 
     /// Asks this address (`host[:port]`, port 80 if omitted; plain HTTP) instead of
     /// `169.254.169.254` for on-demand tokens ([`AzureCredentials::instance_metadata`]):
-    /// a metadata proxy, or a test server.
+    /// a metadata proxy, or a test server. Only the application decides this.
     ///
     /// ```
     /// use encrypted_core::kms::{AzureCredentials, AzureKms};
@@ -366,21 +415,27 @@ impl AzureKms {
     ///
     /// [`Error::Kms`] when `endpoint` is not `host[:port]`.
     pub fn with_imds_endpoint(mut self, endpoint: &str) -> Result<Self> {
-        let with_port = if endpoint.contains(':') && !endpoint.ends_with(']') {
+        let has_port = match endpoint.rsplit_once(':') {
+            Some((host, _)) => {
+                !host.is_empty() && (!endpoint.starts_with('[') || host.ends_with(']'))
+            }
+            None => false,
+        };
+        let with_port = if has_port {
             endpoint.to_owned()
         } else {
             format!("{endpoint}:80")
         };
         self.imds = Endpoint::parse(&with_port).ok_or_else(|| {
-            self.error(format!(
+            self.configuration(format!(
                 "`{endpoint}` is not an endpoint: expected host[:port]"
             ))
         })?;
         Ok(self)
     }
 
-    fn error(&self, message: impl Into<String>) -> Error {
-        provider_error(&self.name, message)
+    fn configuration(&self, message: impl Into<String>) -> Error {
+        Error::kms(&self.name, KmsErrorKind::Configuration, message)
     }
 
     fn refused(&self, key_id: Uuid, endpoint: impl Into<String>) -> Error {
@@ -405,7 +460,7 @@ impl AzureKms {
             ..
         } = master_key
         else {
-            return Err(self.error(format!(
+            return Err(self.configuration(format!(
                 "the master key is for `{}`, not Azure",
                 master_key.provider()
             )));
@@ -429,19 +484,24 @@ impl AzureKms {
             .ok_or_else(|| self.refused(key_id, text))
     }
 
+    /// Where a token for `scope` is cached: IMDS tokens are for one resource whatever
+    /// the vault.
+    fn cache_key<'s>(&self, scope: &'s str) -> &'s str {
+        match self.credentials.source {
+            Source::InstanceMetadata => "imds",
+            _ => scope,
+        }
+    }
+
     /// A bearer token for `scope`: the cached one while it is fresh, else a new one
     /// (one fetch at a time; callers waiting meanwhile get its result).
     async fn token(&self, scope: &str, key_id: Uuid) -> Result<Zeroizing<String>> {
         if let Source::AccessToken(token) = &self.credentials.source {
             return Ok(token.clone());
         }
-        let cache_key = match self.credentials.source {
-            Source::InstanceMetadata => "imds",
-            _ => scope,
-        };
         let mut tokens = self.tokens.lock().await;
         if let Some(token) = tokens
-            .get(cache_key)
+            .get(self.cache_key(scope))
             .filter(|token| token.is_fresh(Instant::now()))
         {
             return Ok(token.value.clone());
@@ -449,7 +509,7 @@ impl AzureKms {
         let obtained = Instant::now();
         let (value, lifetime) = self.fetch_token(scope, key_id).await?;
         tokens.insert(
-            cache_key.to_owned(),
+            self.cache_key(scope).to_owned(),
             Token::new(value.clone(), obtained, lifetime),
         );
         Ok(value)
@@ -457,16 +517,12 @@ impl AzureKms {
 
     /// Drops the cached token for `scope` if it is still `used` (Key Vault refused it).
     async fn forget_token(&self, scope: &str, used: &str) {
-        let cache_key = match self.credentials.source {
-            Source::InstanceMetadata => "imds",
-            _ => scope,
-        };
         let mut tokens = self.tokens.lock().await;
         if tokens
-            .get(cache_key)
+            .get(self.cache_key(scope))
             .is_some_and(|token| token.value.as_str() == used)
         {
-            tokens.remove(cache_key);
+            tokens.remove(self.cache_key(scope));
         }
     }
 
@@ -476,7 +532,7 @@ impl AzureKms {
         scope: &str,
         key_id: Uuid,
     ) -> Result<(Zeroizing<String>, Duration)> {
-        let (request, host, port, target) = match &self.credentials.source {
+        let (reply, host) = match &self.credentials.source {
             Source::ClientCredentials {
                 tenant_id,
                 client_id,
@@ -490,74 +546,64 @@ impl AzureKms {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
                 {
-                    return Err(self.error(
+                    return Err(Error::kms(
+                        &self.name,
+                        KmsErrorKind::Credentials,
                         "the tenant id must be a GUID or a domain name (letters, digits, `-`, `.`)",
                     ));
                 }
                 let mut body = oauth::client_credentials_body(client_id, scope, client_secret);
-                // The body moves into the HTTP stack without a copy, and is zeroized
-                // when the stack drops it.
                 let body = Zeroizing::new(std::mem::take(&mut *body).into_bytes());
-                let request = self
-                    .client
-                    .post(format!(
-                        "https://{}/{tenant_id}/oauth2/v2.0/token",
-                        endpoint.authority()
-                    ))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .header("accept", "application/json")
-                    .body(bytes::Bytes::from_owner(body));
-                (
-                    request,
-                    endpoint.host().to_owned(),
-                    endpoint.port(),
-                    "oauth2 token",
-                )
+                let url = format!(
+                    "https://{}/{tenant_id}/oauth2/v2.0/token",
+                    endpoint.authority()
+                );
+                let headers = [
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("accept", "application/json"),
+                ];
+                let reply = self
+                    .http
+                    .post(&self.name, "oauth2 token", &url, &headers, body)
+                    .await?;
+                (reply, endpoint.host().to_owned())
             }
             Source::InstanceMetadata => {
-                let client = reqwest::Client::builder()
-                    // IMDS answers only on the link-local address; a proxy must not
-                    // see (or answer) the request.
-                    .no_proxy()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .timeout(self.timeout)
-                    .connect_timeout(self.timeout)
-                    .build()
-                    .map_err(|error| {
-                        self.error(format!("cannot build the IMDS client: {error}"))
-                    })?;
-                let request = client
-                    .get(format!("http://{}{}", self.imds, oauth::IMDS_PATH))
-                    .header("metadata", "true")
-                    .header("accept", "application/json");
-                (
-                    request,
-                    self.imds.host().to_owned(),
-                    self.imds.port(),
-                    "imds token",
-                )
+                let url = format!("http://{}{}", self.imds, oauth::IMDS_PATH);
+                let headers = [("metadata", "true"), ("accept", "application/json")];
+                let reply = self
+                    .metadata
+                    .get(&self.name, "imds token", &url, &headers)
+                    .await?;
+                (reply, self.imds.host().to_owned())
             }
-            Source::AccessToken(_) => return Err(self.error("an access token is not fetched")),
+            Source::AccessToken(_) => {
+                return Err(self.configuration("an access token given is not fetched"));
+            }
         };
-        let span = Operation::kms_request(&self.name, target, &host, port);
-        let mut status = None;
-        let result = span
-            .run(async {
-                let (code, reply) = self.exchange(request, &host).await?;
-                status = Some(code);
-                oauth::parse_token_reply(code, &reply).map_err(|error| match error {
-                    oauth::ReplyError::Status { status, code, text } => self.error(format!(
-                        "cannot get a token from {host} ({target}): HTTP {status} {}: {text}",
-                        code.as_deref().unwrap_or("")
-                    )),
-                    oauth::ReplyError::Malformed(what) => {
-                        self.error(format!("the token reply from {host} has {what}"))
-                    }
-                })
-            })
-            .await;
-        span.done(&result, status);
-        result
+        oauth::parse_token_reply(reply.status, &reply.body).map_err(|error| match error {
+            oauth::ReplyError::Status { status, code, text } if status < 500 => Error::kms(
+                &self.name,
+                KmsErrorKind::Credentials,
+                format!(
+                    "{host} refused to give a token: HTTP {status} {}: {text}",
+                    code.as_deref().unwrap_or("")
+                ),
+            ),
+            oauth::ReplyError::Status { status, code, text } => reply.status_error(
+                &self.name,
+                code.clone(),
+                format!(
+                    "{host} could not give a token: HTTP {status} {}: {text}",
+                    code.as_deref().unwrap_or("")
+                ),
+            ),
+            oauth::ReplyError::Malformed(what) => Error::kms(
+                &self.name,
+                KmsErrorKind::MalformedReply,
+                format!("the token reply from {host} has {what}"),
+            ),
+        })
     }
 
     /// One `wrapkey`/`unwrapkey` about data key `key_id`: the decoded `value` of the reply.
@@ -569,108 +615,75 @@ impl AzureKms {
         value: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>> {
         let (endpoint, key_name, key_version) = self.key_vault(master_key, key_id)?;
-        let path = wire::key_path(key_name, key_version, operation.path_segment())
-            .ok_or_else(|| {
-                self.error(format!(
-                    "the master key's keyName or keyVersion is not a Key Vault name (letters, digits, `-`): data key {key_id}"
-                ))
-            })?;
+        let target = operation.path_segment();
+        let path = wire::key_path(key_name, key_version, target).ok_or_else(|| {
+            self.configuration(format!(
+                "the master key's keyName or keyVersion is not a Key Vault name (letters, digits, `-`): data key {key_id}"
+            ))
+        })?;
+        let url = format!("https://{}{path}", endpoint.authority());
         let scope = oauth::scope_for(endpoint.host());
-        let mut retried = false;
+        let mut refetched = false;
         loop {
             let token = self.token(&scope, key_id).await?;
-            let span = Operation::kms_request(
-                &self.name,
-                operation.path_segment(),
-                endpoint.host(),
-                endpoint.port(),
-            );
-            let mut status = None;
-            let result = span
-                .run(async {
-                    let bearer = Zeroizing::new(format!("Bearer {}", token.as_str()));
-                    let mut authorization = reqwest::header::HeaderValue::from_str(&bearer)
-                        .map_err(|_| self.error("the access token is not a valid header value"))?;
-                    authorization.set_sensitive(true);
-                    let request = self
-                        .client
-                        .post(format!("https://{}{path}", endpoint.authority()))
-                        .header("authorization", authorization)
-                        .header("content-type", "application/json")
-                        .header("accept", "application/json")
-                        .body(bytes::Bytes::from_owner(wire::request_body(value)));
-                    let (code, reply) = self.exchange(request, endpoint.host()).await?;
-                    status = Some(code);
-                    Ok((code, wire::parse_reply(code, &reply)))
-                })
-                .await;
-            let outcome = match result {
-                Ok((_, Ok(value))) => Ok(value),
-                Ok((401, Err(_))) if !retried && self.refreshes() => {
-                    // Expired or revoked before we thought: fetch a new one, once.
+            let bearer = Zeroizing::new(format!("Bearer {}", token.as_str()));
+            let headers = [
+                ("authorization", bearer.as_str()),
+                ("content-type", "application/json"),
+                ("accept", "application/json"),
+            ];
+            let reply = self
+                .http
+                .post(
+                    &self.name,
+                    target,
+                    &url,
+                    &headers,
+                    wire::request_body(value),
+                )
+                .await?;
+            match wire::parse_reply(reply.status, &reply.body) {
+                Ok(value) => return Ok(value),
+                Err(wire::ReplyError::Status { status: 401, .. })
+                    if !refetched && self.refreshes() =>
+                {
+                    // Expired or revoked sooner than it said: fetch a new one, once.
                     self.forget_token(&scope, &token).await;
-                    retried = true;
-                    span.done(&Ok(()), status);
-                    continue;
+                    refetched = true;
                 }
-                Ok((_, Err(wire::ReplyError::Status { status, code, text }))) => {
-                    Err(self.error(format!(
-                        "{} answered HTTP {status} {}: {text}",
-                        operation.path_segment(),
-                        code.as_deref().unwrap_or("")
-                    )))
-                }
-                Ok((_, Err(wire::ReplyError::Malformed(what)))) => Err(self.error(format!(
-                    "the {} reply from {} has {what}",
-                    operation.path_segment(),
-                    endpoint.host()
-                ))),
-                Err(error) => Err(error),
-            };
-            span.done(&outcome, status);
-            return outcome;
+                Err(error) => return Err(self.reply_error(&reply, error, target, &endpoint)),
+            }
+        }
+    }
+
+    fn reply_error(
+        &self,
+        reply: &Reply,
+        error: wire::ReplyError,
+        target: &str,
+        endpoint: &Endpoint,
+    ) -> Error {
+        match error {
+            wire::ReplyError::Status { status, code, text } => reply.status_error(
+                &self.name,
+                code.clone(),
+                format!(
+                    "{target} at {} answered HTTP {status} {}: {text}",
+                    endpoint.host(),
+                    code.as_deref().unwrap_or("")
+                ),
+            ),
+            wire::ReplyError::Malformed(what) => Error::kms(
+                &self.name,
+                KmsErrorKind::MalformedReply,
+                format!("the {target} reply from {} has {what}", endpoint.host()),
+            ),
         }
     }
 
     /// Whether tokens come from somewhere they can be fetched again.
     fn refreshes(&self) -> bool {
         !matches!(self.credentials.source, Source::AccessToken(_))
-    }
-
-    /// Sends `request` and reads the status and the body (bounded, zeroized).
-    async fn exchange(
-        &self,
-        request: reqwest::RequestBuilder,
-        host: &str,
-    ) -> Result<(u16, Zeroizing<Vec<u8>>)> {
-        let mut response = request
-            .send()
-            .await
-            .map_err(|error| self.error(describe(&error, host)))?;
-        let status = response.status().as_u16();
-        let too_long = || {
-            self.error(format!(
-                "the reply from {host} is longer than {MAX_KMS_REPLY_BYTES} bytes: refused"
-            ))
-        };
-        if response
-            .content_length()
-            .is_some_and(|length| length > MAX_KMS_REPLY_BYTES as u64)
-        {
-            return Err(too_long());
-        }
-        let mut reply = Zeroizing::new(Vec::with_capacity(MAX_KMS_REPLY_BYTES));
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|error| self.error(describe(&error, host)))?
-        {
-            if chunk.len() > MAX_KMS_REPLY_BYTES - reply.len() {
-                return Err(too_long());
-            }
-            reply.extend_from_slice(&chunk);
-        }
-        Ok((status, reply))
     }
 }
 
@@ -703,9 +716,16 @@ impl KmsProvider for AzureKms {
                 .call(master_key, key_id, KeyOperation::Unwrap, key_material)
                 .await
                 .map_err(|error| match error {
-                    Error::Kms { provider, message } => Error::Kms {
+                    Error::Kms {
                         provider,
+                        kind,
+                        message,
+                        source,
+                    } => Error::Kms {
+                        provider,
+                        kind,
                         message: format!("cannot unwrap data key {key_id}: {message}"),
+                        source,
                     },
                     other => other,
                 })?;
@@ -717,20 +737,97 @@ impl KmsProvider for AzureKms {
     }
 }
 
-fn provider_error(provider: &str, message: impl Into<String>) -> Error {
-    Error::Kms {
-        provider: provider.to_owned(),
-        message: message.into(),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// A transport error in words, naming what timed out or could not be reached.
-fn describe(error: &reqwest::Error, host: &str) -> String {
-    if error.is_timeout() {
-        format!("no answer from {host} in time")
-    } else if error.is_connect() {
-        format!("cannot connect to {host}")
-    } else {
-        format!("request to {host} failed")
+    #[test]
+    fn refuses_key_vaults_and_identity_platforms_not_allowed() {
+        let key_id = Uuid::new();
+        let azure = AzureKms::new(AzureCredentials::access_token("t"))
+            .unwrap()
+            .with_allowed_endpoint("127.0.0.1:8443")
+            .unwrap();
+        for refused in [
+            "evil.example",
+            "my-kv.vault.azure.net:8443",
+            "my-kv.vault.azure.net.evil.example",
+            "127.0.0.1:8444",
+            "https://my-kv.vault.azure.net/",
+        ] {
+            let key = MasterKey::Azure {
+                name: None,
+                key_vault_endpoint: refused.to_owned(),
+                key_name: "k".to_owned(),
+                key_version: None,
+            };
+            assert!(
+                matches!(
+                    azure.key_vault(&key, key_id),
+                    Err(Error::KmsEndpointRefused { .. })
+                ),
+                "{refused}"
+            );
+        }
+        for allowed in ["my-kv.vault.azure.net", "127.0.0.1:8443"] {
+            assert!(
+                azure
+                    .key_vault(&MasterKey::azure(allowed, "k"), key_id)
+                    .is_ok()
+            );
+        }
+        assert!(matches!(
+            azure.identity_platform(Some("login.evil.example"), key_id),
+            Err(Error::KmsEndpointRefused { .. })
+        ));
+        assert!(azure.identity_platform(None, key_id).is_ok());
+        assert!(
+            azure
+                .identity_platform(Some("127.0.0.1:8443"), key_id)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn reads_imds_endpoints_with_or_without_a_port() {
+        let azure = || AzureKms::new(AzureCredentials::instance_metadata()).unwrap();
+        assert_eq!(azure().imds.to_string(), "169.254.169.254:80");
+        assert_eq!(
+            azure()
+                .with_imds_endpoint("127.0.0.1")
+                .unwrap()
+                .imds
+                .to_string(),
+            "127.0.0.1:80"
+        );
+        assert_eq!(
+            azure()
+                .with_imds_endpoint("127.0.0.1:8080")
+                .unwrap()
+                .imds
+                .to_string(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            azure()
+                .with_imds_endpoint("[::1]")
+                .unwrap()
+                .imds
+                .to_string(),
+            "[::1]:80"
+        );
+        assert!(azure().with_imds_endpoint("http://127.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn never_prints_secrets() {
+        let azure = AzureKms::new(
+            AzureCredentials::client_credentials("tenant", "client", "hunter2-secret")
+                .with_identity_platform_endpoint("login.microsoftonline.us"),
+        )
+        .unwrap();
+        let shown = format!("{azure:?}");
+        assert!(shown.contains("tenant") && !shown.contains("hunter2"));
+        assert!(!format!("{:?}", AzureCredentials::access_token("eyJsecret")).contains("eyJ"));
     }
 }
