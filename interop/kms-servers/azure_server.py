@@ -192,7 +192,7 @@ class KeyVault(Handler):
             self.control(url.path, json.loads(body or b"{}"))
         elif len(parts) == 5 and parts[2:] == ["oauth2", "v2.0", "token"] and parts[0] == "":
             self.token(parts[1], url, body)
-        elif len(parts) in (5, 6) and parts[0] == "" and parts[1] == "keys":
+        elif len(parts) in (4, 5) and parts[0] == "" and parts[1] == "keys":
             self.key_operation(parts, url, body)
         else:
             self.reply(404, azure_error("NotFound", "Not found."))
@@ -276,9 +276,10 @@ class KeyVault(Handler):
         self.reply(200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token})
 
     def key_operation(self, parts, url, body):
-        """POST /keys/{name}[/{version}]/{wrapkey|unwrapkey}?api-version=7.x"""
+        """POST /keys/{name}[/{version}]/{wrapkey|unwrapkey}?api-version=7.x (libmongocrypt
+        writes an empty version segment for the current version: /keys/{name}//wrapkey)."""
         name, operation = parts[2], parts[-1]
-        version = parts[3] if len(parts) == 6 else ""
+        version = parts[3] if len(parts) == 5 else ""
         if operation not in ("wrapkey", "unwrapkey"):
             self.reply(405, azure_error("MethodNotAllowed", f"'{operation}' is not an operation of keys."))
             return
