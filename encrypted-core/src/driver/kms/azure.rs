@@ -253,12 +253,11 @@ impl AzureKms {
             identity_platform_endpoint: Some(endpoint),
             ..
         } = &credentials.source
+            && Endpoint::parse(endpoint).is_none()
         {
-            if Endpoint::parse(endpoint).is_none() {
-                return Err(configuration(format!(
-                    "the identity platform endpoint `{endpoint}` is not host[:port]"
-                )));
-            }
+            return Err(configuration(format!(
+                "the identity platform endpoint `{endpoint}` is not host[:port]"
+            )));
         }
         let imds = Endpoint::parse(oauth::DEFAULT_IMDS)
             .ok_or_else(|| configuration("the IMDS address does not parse".to_owned()))?;

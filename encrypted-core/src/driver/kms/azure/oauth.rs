@@ -54,14 +54,17 @@ pub(crate) fn client_credentials_body(
 /// Appends `value` percent-encoded: unreserved characters (RFC 3986) as they are,
 /// every other byte as `%XX`.
 fn form_encode(out: &mut String, value: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(byte));
         } else {
             out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+            for nibble in [byte >> 4, byte & 0x0f] {
+                out.push(
+                    char::from_digit(u32::from(nibble), 16)
+                        .map_or('0', |digit| digit.to_ascii_uppercase()),
+                );
+            }
         }
     }
 }
