@@ -678,6 +678,21 @@ async fn pymongo_and_rust_share_azure_keys_on_the_same_server() {
     };
     let fresh = handle(&client, &db, KmsProviders::new().with(azure()));
     assert_eq!(fresh.decrypt(&theirs).await.unwrap(), value);
+    // Both sent the same requests: token, wrapkey and unwrapkey alike in path, query,
+    // content type, form fields and their order, and body (the secrets set aside).
+    let shapes = &control("/control/stats", &json!({}))["shapes"];
+    for target in [
+        "wrapkey:pymongo".to_owned(),
+        "unwrapkey:pymongo".to_owned(),
+        format!("token:{}", env("ENCRYPTED_TEST_AZURE_CLIENT_ID")),
+    ] {
+        assert_eq!(
+            shapes[&target].as_array().map(Vec::len),
+            Some(1),
+            "{target}: {:#}",
+            shapes[&target]
+        );
+    }
     // Same key, same deterministic ciphertext on both sides.
     assert_eq!(
         fresh

@@ -58,6 +58,9 @@ class State:
         # counters: "<target>:<what>" -> n
         self.counts = {}
         self.imds_lifetime = 3600
+        # target -> the distinct shapes of the requests seen (what two clients must
+        # agree on: path, query, content type, body with the secret parts replaced).
+        self.shapes = {}
         # Audiences a token may be for: the public cloud's Key Vault resource (what IMDS
         # issues) and the one libmongocrypt derives from this server's own host (the part
         # after its first dot).
@@ -74,6 +77,9 @@ class State:
         entry["versions"][version] = key
         entry["current"] = version
         return version
+
+    def shape(self, target, shape):
+        self.shapes.setdefault(target, set()).add(json.dumps(shape, sort_keys=True))
 
     def count(self, name):
         self.counts[name] = self.counts.get(name, 0) + 1
@@ -177,7 +183,8 @@ class KeyVault(Handler):
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/control/stats":
             with self.state.lock:
-                self.reply(200, {"counts": dict(self.state.counts)})
+                shapes = {target: sorted(seen) for target, seen in self.state.shapes.items()}
+                self.reply(200, {"counts": dict(self.state.counts), "shapes": shapes})
             return
         self.reply(404, azure_error("NotFound", "Not found."))
 
@@ -247,8 +254,17 @@ class KeyVault(Handler):
         if any(len(values) != 1 for values in form.values()):
             self.reply(400, aad_error("invalid_request", 90014, "A parameter is repeated."))
             return
+        client_id = form.get("client_id", [""])[0]
+        with self.state.lock:
+            self.state.shape(f"token:{client_id}", {
+                "path": url.path,
+                "fields": [pair.split("=", 1)[0] for pair in body.decode().split("&")],
+                "scope": form.get("scope"),
+                "grant_type": form.get("grant_type"),
+                "content-type": self.headers.get("Content-Type"),
+                "accept": self.headers.get("Accept"),
+            })
         form = {name: values[0] for name, values in form.items()}
-        client_id = form.get("client_id", "")
         if self.faulted(f"token:{client_id}") or self.faulted("token"):
             return
         state = self.state
@@ -305,6 +321,18 @@ class KeyVault(Handler):
             if token["audience"] not in state.audiences:
                 self.reply(401, azure_error("Unauthorized", "AKV10022: Invalid audience."), challenge)
                 return
+        with state.lock:
+            try:
+                value = json.loads(body).get("value", "")
+            except (ValueError, AttributeError):
+                value = ""
+            state.shape(f"{operation}:{name}", {
+                "path": url.path.replace(f"/{version}/", "/<version>/") if version else url.path,
+                "query": url.query,
+                "content-type": self.headers.get("Content-Type"),
+                "accept": self.headers.get("Accept"),
+                "body": body.decode(errors="replace").replace(value, "<value>") if value else body.decode(errors="replace"),
+            })
         if self.faulted(f"key:{name}"):
             return
         if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
