@@ -401,6 +401,40 @@ async fn concurrent_callers_share_one_token_fetch() {
 }
 
 #[tokio::test]
+async fn concurrent_callers_share_one_failed_token_fetch() {
+    // The identity platform is down for this client: eight operations waiting for a
+    // token make one fetch (three attempts), not eight in a row.
+    let master_key = new_key("token-down");
+    let kms = Arc::new(azure_with(new_client("token-down-client", 3600)));
+    fault(
+        "token:token-down-client",
+        json!({ "status": 503, "count": 1000 }),
+    );
+    let key = Arc::new(DataKey::generate(bson::Uuid::new()).unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (kms, key, master_key) = (kms.clone(), key.clone(), master_key.clone());
+        tasks.push(tokio::spawn(
+            async move { kms.wrap(&master_key, &key).await },
+        ));
+    }
+    for task in tasks {
+        assert_eq!(
+            kms_kind(task.await.unwrap()),
+            KmsErrorKind::HttpStatus {
+                status: 503,
+                code: Some("ServiceUnavailable".to_owned())
+            }
+        );
+    }
+    assert_eq!(count("fault:token:token-down-client"), 3);
+    // Back up: the next operation fetches a token again.
+    clear_faults("token:token-down-client");
+    round_trip(&kms, &master_key).await;
+    assert_eq!(count("token:token-down-client"), 1);
+}
+
+#[tokio::test]
 async fn tokens_are_refreshed_before_they_expire() {
     // Tokens of 2 s: used for 1 s (half their life), then fetched again; nothing fails.
     let master_key = new_key("short-tokens");

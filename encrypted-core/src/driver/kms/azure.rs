@@ -195,9 +195,9 @@ pub struct AzureKms {
     metadata: HttpClient,
     allowed_endpoints: BTreeSet<Endpoint>,
     imds: Endpoint,
-    /// Cached tokens by OAuth scope; the lock is held while one is fetched, so that
-    /// concurrent callers share that fetch.
-    tokens: tokio::sync::Mutex<BTreeMap<String, Token>>,
+    /// Cached tokens (and the last failed fetch) by OAuth scope; the lock is held while
+    /// one is fetched, so that concurrent callers share that fetch, failed or not.
+    tokens: tokio::sync::Mutex<TokenCache>,
 }
 
 impl fmt::Debug for AzureKms {
@@ -218,6 +218,13 @@ impl fmt::Debug for AzureKms {
             .field("imds", &self.imds.to_string())
             .finish_non_exhaustive()
     }
+}
+
+/// Tokens by cache key, and when and how the last fetch for a key failed.
+#[derive(Default)]
+struct TokenCache {
+    tokens: BTreeMap<String, Token>,
+    failures: BTreeMap<String, (Instant, KmsErrorKind, String)>,
 }
 
 /// Which Key Vault operation.
@@ -268,7 +275,7 @@ impl AzureKms {
             metadata,
             allowed_endpoints: BTreeSet::new(),
             imds,
-            tokens: tokio::sync::Mutex::new(BTreeMap::new()),
+            tokens: tokio::sync::Mutex::new(TokenCache::default()),
         })
     }
 
@@ -492,36 +499,58 @@ impl AzureKms {
         }
     }
 
-    /// A bearer token for `scope`: the cached one while it is fresh, else a new one
-    /// (one fetch at a time; callers waiting meanwhile get its result).
+    /// A bearer token for `scope`: the cached one while it is fresh, else a new one.
+    /// One fetch at a time: callers that waited for a fetch get its token, or, if it
+    /// failed, its error (rather than each trying again, one timeout after another).
     async fn token(&self, scope: &str, key_id: Uuid) -> Result<Zeroizing<String>> {
         if let Source::AccessToken(token) = &self.credentials.source {
             return Ok(token.clone());
         }
-        let mut tokens = self.tokens.lock().await;
-        if let Some(token) = tokens
-            .get(self.cache_key(scope))
+        let asked = Instant::now();
+        let key = self.cache_key(scope);
+        let mut cache = self.tokens.lock().await;
+        if let Some(token) = cache
+            .tokens
+            .get(key)
             .filter(|token| token.is_fresh(Instant::now()))
         {
             return Ok(token.value.clone());
         }
+        if let Some((_, kind, message)) = cache.failures.get(key).filter(|(at, ..)| *at >= asked) {
+            return Err(Error::kms(&self.name, kind.clone(), message.clone()));
+        }
         let obtained = Instant::now();
-        let (value, lifetime) = self.fetch_token(scope, key_id).await?;
-        tokens.insert(
-            self.cache_key(scope).to_owned(),
-            Token::new(value.clone(), obtained, lifetime),
-        );
-        Ok(value)
+        match self.fetch_token(scope, key_id).await {
+            Ok((value, lifetime)) => {
+                cache.failures.remove(key);
+                cache.tokens.insert(
+                    key.to_owned(),
+                    Token::new(value.clone(), obtained, lifetime),
+                );
+                Ok(value)
+            }
+            Err(error) => {
+                if let Error::Kms { kind, message, .. } = &error {
+                    cache.failures.insert(
+                        key.to_owned(),
+                        (Instant::now(), kind.clone(), message.clone()),
+                    );
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Drops the cached token for `scope` if it is still `used` (Key Vault refused it).
     async fn forget_token(&self, scope: &str, used: &str) {
-        let mut tokens = self.tokens.lock().await;
-        if tokens
-            .get(self.cache_key(scope))
+        let key = self.cache_key(scope);
+        let mut cache = self.tokens.lock().await;
+        if cache
+            .tokens
+            .get(key)
             .is_some_and(|token| token.value.as_str() == used)
         {
-            tokens.remove(self.cache_key(scope));
+            cache.tokens.remove(key);
         }
     }
 
