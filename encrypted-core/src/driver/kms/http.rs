@@ -20,7 +20,6 @@ use crate::{Error, Result};
 
 /// The HTTP method of a request.
 #[derive(Clone, Copy, Debug)]
-#[allow(dead_code)] // `Get` and `Put`: the credentials endpoints of on-demand providers.
 pub(crate) enum Method {
     /// `GET` (metadata servers).
     Get,
@@ -68,7 +67,6 @@ pub(crate) struct Reply {
 
 impl Reply {
     /// Whether the status is 2xx.
-    #[allow(dead_code)] // For the providers that read replies by status.
     pub(crate) fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
@@ -199,7 +197,6 @@ impl HttpClient {
     }
 
     /// `GET`s `url` with `headers` (see [`HttpClient::send`]).
-    #[allow(dead_code)] // For metadata servers.
     pub(crate) async fn get(
         &self,
         provider: &str,
