@@ -20,7 +20,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::AwsCredentials;
-use crate::driver::kms::http::{HttpClient, Method, Request};
+use crate::driver::kms::http::{HttpClient, Method, Reply, Request};
 use crate::kms::KmsErrorKind;
 use crate::{Error, Result};
 
@@ -230,10 +230,11 @@ impl OnDemand {
             .await
             .map_err(|error| context(error, "STS AssumeRoleWithWebIdentity"))?;
         if !reply.is_success() {
-            return Err(fail(format!(
-                "STS AssumeRoleWithWebIdentity answered {}",
-                reply.status
-            )));
+            return Err(refused(
+                provider,
+                &reply,
+                format!("STS AssumeRoleWithWebIdentity answered {}", reply.status),
+            ));
         }
         let parsed: serde_json::Value = serde_json::from_slice(&reply.body)
             .map_err(|_| fail("STS answered with no JSON".to_owned()))?;
@@ -261,10 +262,11 @@ impl OnDemand {
             .await
             .map_err(|error| context(error, "the ECS credentials endpoint"))?;
         if !reply.is_success() {
-            return Err(fail(format!(
-                "the ECS credentials endpoint answered {}",
-                reply.status
-            )));
+            return Err(refused(
+                provider,
+                &reply,
+                format!("the ECS credentials endpoint answered {}", reply.status),
+            ));
         }
         let parsed: serde_json::Value = serde_json::from_slice(&reply.body)
             .map_err(|_| fail("the ECS credentials endpoint answered with no JSON".to_owned()))?;
@@ -295,10 +297,14 @@ impl OnDemand {
             .await
             .map_err(|error| context(error, where_))?;
         if !reply.is_success() {
-            return Err(fail(format!(
-                "{where_} answered {} to the session token request",
-                reply.status
-            )));
+            return Err(refused(
+                provider,
+                &reply,
+                format!(
+                    "{where_} answered {} to the session token request",
+                    reply.status
+                ),
+            ));
         }
         let token = std::str::from_utf8(&reply.body)
             .ok()
@@ -314,10 +320,14 @@ impl OnDemand {
             .await
             .map_err(|error| context(error, where_))?;
         if !reply.is_success() {
-            return Err(fail(format!(
-                "{where_} answered {} for the instance's role (is an IAM role attached?)",
-                reply.status
-            )));
+            return Err(refused(
+                provider,
+                &reply,
+                format!(
+                    "{where_} answered {} for the instance's role (is an IAM role attached?)",
+                    reply.status
+                ),
+            ));
         }
         // The role name goes into a URL path: only what IAM allows in a role name.
         let role = std::str::from_utf8(&reply.body)
@@ -344,10 +354,14 @@ impl OnDemand {
             .await
             .map_err(|error| context(error, where_))?;
         if !reply.is_success() {
-            return Err(fail(format!(
-                "{where_} answered {} for the credentials of role `{role}`",
-                reply.status
-            )));
+            return Err(refused(
+                provider,
+                &reply,
+                format!(
+                    "{where_} answered {} for the credentials of role `{role}`",
+                    reply.status
+                ),
+            ));
         }
         let parsed: serde_json::Value = serde_json::from_slice(&reply.body)
             .map_err(|_| fail(format!("{where_} answered with no JSON")))?;
@@ -362,6 +376,16 @@ impl OnDemand {
         }
         read_credentials(&parsed, "Token")
             .ok_or_else(|| fail(format!("{where_} answered incomplete credentials")))
+    }
+}
+
+/// A credentials endpoint's error status: a credentials error, unless it is one worth
+/// trying again later (429, 5xx), which keeps its status.
+fn refused(provider: &str, reply: &Reply, message: String) -> Error {
+    if reply.status == 429 || reply.status >= 500 {
+        reply.status_error(provider, None, message)
+    } else {
+        Error::kms(provider, KmsErrorKind::Credentials, message)
     }
 }
 
