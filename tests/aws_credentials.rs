@@ -36,10 +36,12 @@ const ROLE: &str = "kms-user";
 /// Credentials the metadata servers hand out, and until when the KMS accepts each.
 #[derive(Clone, Default)]
 struct Issuer {
-    /// session token → (access key id, secret, accepted until)
-    issued: Arc<Mutex<BTreeMap<String, (String, String, Instant)>>>,
+    /// session token → (access key id, accepted until)
+    issued: Arc<Mutex<BTreeMap<String, Grant>>>,
     count: Arc<AtomicUsize>,
 }
+
+type Grant = (String, Instant);
 
 struct Issued {
     id: String,
@@ -71,11 +73,7 @@ impl Issuer {
         };
         self.issued.lock().unwrap().insert(
             issued.token.clone(),
-            (
-                issued.id.clone(),
-                issued.secret.clone(),
-                Instant::now() + accepted,
-            ),
+            (issued.id.clone(), Instant::now() + accepted),
         );
         issued
     }
@@ -84,11 +82,7 @@ impl Issuer {
     fn register(&self, id: &str, token: &str) {
         self.issued.lock().unwrap().insert(
             token.to_owned(),
-            (
-                id.to_owned(),
-                String::new(),
-                Instant::now() + Duration::from_secs(3600),
-            ),
+            (id.to_owned(), Instant::now() + Duration::from_secs(3600)),
         );
     }
 
@@ -107,7 +101,7 @@ async fn kms(pki: &Pki, issuer: &Issuer) -> TestServer {
             return refuse("MissingAuthenticationTokenException");
         };
         let issued = issuer.issued.lock().unwrap();
-        let Some((id, _, until)) = issued.get(token) else {
+        let Some((id, until)) = issued.get(token) else {
             return refuse("UnrecognizedClientException");
         };
         if Instant::now() >= *until {
