@@ -596,3 +596,52 @@ async fn credentials_endpoints_are_set_only_by_the_application_and_only_as_endpo
         })
     ));
 }
+
+/// moto's STS (the AWS emulator the other AWS tests use), which answers
+/// `AssumeRoleWithWebIdentity` in its XML: the credentials it hands out wrap and unwrap
+/// a data key with moto's KMS.
+#[tokio::test]
+async fn web_identity_credentials_from_moto_sts_work_with_moto_kms() {
+    use test_support::kms_emulator::env;
+    let endpoint = env("ENCRYPTED_TEST_AWS_ENDPOINT");
+    let token_file = std::env::temp_dir().join(format!("web-identity-{}", Uuid::new()));
+    std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln").unwrap();
+    let aws = AwsKms::on_demand()
+        .unwrap()
+        .with_credentials_environment([
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap()),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/kms-user"),
+        ])
+        .unwrap()
+        .with_sts_endpoint(&format!("https://{endpoint}"))
+        .unwrap()
+        .with_allowed_endpoint(&endpoint)
+        .unwrap()
+        .with_tls(
+            TlsOptions::new()
+                .with_ca_pem(std::fs::read(env("ENCRYPTED_TEST_AWS_CA_FILE")).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+    let master_key = MasterKey::aws(
+        env("ENCRYPTED_TEST_AWS_REGION"),
+        env("ENCRYPTED_TEST_AWS_KEY_ARN"),
+    )
+    .with_endpoint(endpoint);
+    let key = DataKey::generate(Uuid::new()).unwrap();
+    let wrapped = aws.wrap(&master_key, &key).await;
+    std::fs::remove_file(&token_file).unwrap();
+    let unwrapped = aws
+        .unwrap(&master_key, key.id(), &wrapped.unwrap())
+        .await
+        .unwrap();
+    // The same key: it encrypts deterministically to the same ciphertext.
+    let value = bson::Bson::String("moto".to_owned());
+    assert_eq!(
+        unwrapped
+            .encrypt(&value, encrypted::Algorithm::Deterministic)
+            .unwrap(),
+        key.encrypt(&value, encrypted::Algorithm::Deterministic)
+            .unwrap()
+    );
+}

@@ -236,15 +236,17 @@ impl OnDemand {
                 format!("STS AssumeRoleWithWebIdentity answered {}", reply.status),
             ));
         }
-        let parsed: serde_json::Value = serde_json::from_slice(&reply.body)
-            .map_err(|_| fail("STS answered with no JSON".to_owned()))?;
-        let credentials = parsed
-            .pointer(
-                "/AssumeRoleWithWebIdentityResponse/AssumeRoleWithWebIdentityResult/Credentials",
-            )
-            .ok_or_else(|| fail("STS answered without Credentials".to_owned()))?;
-        read_credentials(credentials, "SessionToken")
-            .ok_or_else(|| fail("STS answered incomplete or malformed Credentials".to_owned()))
+        // STS answers JSON when asked to; some STS-compatible services (moto) answer
+        // their XML whatever is asked.
+        let wire = if reply.body.trim_ascii_start().starts_with(b"<") {
+            sts_xml_credentials(&reply.body)
+        } else {
+            serde_json::from_slice::<StsReply>(&reply.body)
+                .ok()
+                .map(|reply| reply.response.result.credentials)
+        };
+        wire.and_then(WireCredentials::into_cached)
+            .ok_or_else(|| fail("STS answered no usable Credentials".to_owned()))
     }
 
     /// The ECS task's credentials.
@@ -268,11 +270,12 @@ impl OnDemand {
                 format!("the ECS credentials endpoint answered {}", reply.status),
             ));
         }
-        let parsed: serde_json::Value = serde_json::from_slice(&reply.body)
-            .map_err(|_| fail("the ECS credentials endpoint answered with no JSON".to_owned()))?;
-        read_credentials(&parsed, "Token").ok_or_else(|| {
-            fail("the ECS credentials endpoint answered incomplete credentials".to_owned())
-        })
+        serde_json::from_slice::<WireCredentials>(&reply.body)
+            .ok()
+            .and_then(WireCredentials::into_cached)
+            .ok_or_else(|| {
+                fail("the ECS credentials endpoint answered no usable credentials".to_owned())
+            })
     }
 
     /// The EC2 instance's role credentials through IMDSv2.
@@ -363,19 +366,15 @@ impl OnDemand {
                 ),
             ));
         }
-        let parsed: serde_json::Value = serde_json::from_slice(&reply.body)
-            .map_err(|_| fail(format!("{where_} answered with no JSON")))?;
-        if parsed
-            .get("Code")
-            .and_then(serde_json::Value::as_str)
-            .is_some_and(|code| code != "Success")
-        {
+        let wire = serde_json::from_slice::<WireCredentials>(&reply.body)
+            .map_err(|_| fail(format!("{where_} answered no usable credentials")))?;
+        if wire.code.as_deref().is_some_and(|code| code != "Success") {
             return Err(fail(format!(
                 "{where_} did not hand out the credentials of role `{role}`"
             )));
         }
-        read_credentials(&parsed, "Token")
-            .ok_or_else(|| fail(format!("{where_} answered incomplete credentials")))
+        wire.into_cached()
+            .ok_or_else(|| fail(format!("{where_} answered no usable credentials")))
     }
 }
 
@@ -407,34 +406,143 @@ fn context(error: Error, what: &str) -> Error {
     }
 }
 
-/// `AccessKeyId`, `SecretAccessKey`, the session token (field `token_field`) and
-/// `Expiration` (RFC 3339 text, or seconds since the epoch as STS's JSON writes it).
-/// Temporary credentials without a session token or an expiration are refused.
-fn read_credentials(value: &serde_json::Value, token_field: &str) -> Option<Cached> {
-    let text = |name: &str| {
-        value
-            .get(name)
-            .and_then(serde_json::Value::as_str)
-            .filter(|text| !text.is_empty())
-    };
-    let expiration = match value.get("Expiration")? {
-        serde_json::Value::String(text) => bson::DateTime::parse_rfc3339_str(text).ok()?,
-        serde_json::Value::Number(seconds) => {
-            let millis = seconds.as_f64()? * 1000.0;
-            if !millis.is_finite() || !(0.0..=1.0e15).contains(&millis) {
-                return None;
+/// Temporary credentials as the endpoints write them (ECS and EC2 name the session
+/// token `Token`, STS `SessionToken`). The secret and the token are read straight into
+/// zeroizing strings, never into a JSON tree.
+#[derive(serde::Deserialize)]
+struct WireCredentials {
+    #[serde(rename = "AccessKeyId")]
+    access_key_id: String,
+    #[serde(rename = "SecretAccessKey", deserialize_with = "secret")]
+    secret_access_key: Zeroizing<String>,
+    #[serde(rename = "Token", alias = "SessionToken", deserialize_with = "secret")]
+    token: Zeroizing<String>,
+    #[serde(rename = "Expiration")]
+    expiration: Expiration,
+    /// EC2's `Success` (or not).
+    #[serde(rename = "Code", default)]
+    code: Option<String>,
+}
+
+/// RFC 3339 text (ECS, EC2, STS's XML), or seconds since the epoch (STS's JSON).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Expiration {
+    Text(String),
+    Seconds(f64),
+}
+
+impl Expiration {
+    fn date(&self) -> Option<bson::DateTime> {
+        match self {
+            Self::Text(text) => bson::DateTime::parse_rfc3339_str(text).ok(),
+            Self::Seconds(seconds) => {
+                let millis = seconds * 1000.0;
+                if !millis.is_finite() || !(0.0..=1.0e15).contains(&millis) {
+                    return None;
+                }
+                #[allow(clippy::cast_possible_truncation)]
+                Some(bson::DateTime::from_millis(millis as i64))
             }
-            #[allow(clippy::cast_possible_truncation)]
-            bson::DateTime::from_millis(millis as i64)
         }
-        _ => return None,
-    };
-    let credentials = AwsCredentials::new(text("AccessKeyId")?, text("SecretAccessKey")?)
-        .with_session_token(text(token_field)?);
-    Some(Cached {
-        credentials: Arc::new(credentials),
-        expiration: Some(expiration),
+    }
+}
+
+impl WireCredentials {
+    /// Usable credentials: every field non-empty and a valid expiration.
+    fn into_cached(mut self) -> Option<Cached> {
+        let expiration = self.expiration.date()?;
+        if self.access_key_id.is_empty()
+            || self.secret_access_key.is_empty()
+            || self.token.is_empty()
+        {
+            return None;
+        }
+        // The strings move into the credentials: no copy of the secret is left.
+        let credentials = AwsCredentials::new(
+            self.access_key_id,
+            std::mem::take(&mut *self.secret_access_key),
+        )
+        .with_session_token(std::mem::take(&mut *self.token));
+        Some(Cached {
+            credentials: Arc::new(credentials),
+            expiration: Some(expiration),
+        })
+    }
+}
+
+fn secret<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Zeroizing<String>, D::Error> {
+    <String as serde::Deserialize>::deserialize(deserializer).map(Zeroizing::new)
+}
+
+/// `{"AssumeRoleWithWebIdentityResponse":{"AssumeRoleWithWebIdentityResult":{"Credentials":…}}}`
+#[derive(serde::Deserialize)]
+struct StsReply {
+    #[serde(rename = "AssumeRoleWithWebIdentityResponse")]
+    response: StsResponse,
+}
+
+#[derive(serde::Deserialize)]
+struct StsResponse {
+    #[serde(rename = "AssumeRoleWithWebIdentityResult")]
+    result: StsResult,
+}
+
+#[derive(serde::Deserialize)]
+struct StsResult {
+    #[serde(rename = "Credentials")]
+    credentials: WireCredentials,
+}
+
+/// The `<Credentials>` of STS's XML answer. Only the five character entities are
+/// unescaped; any other `&` is refused.
+fn sts_xml_credentials(body: &[u8]) -> Option<WireCredentials> {
+    let xml = std::str::from_utf8(body).ok()?;
+    let credentials = element(xml, "Credentials")?;
+    let text = |tag: &str| element(credentials, tag).and_then(unescape);
+    Some(WireCredentials {
+        access_key_id: text("AccessKeyId")?.to_string(),
+        secret_access_key: text("SecretAccessKey")?,
+        token: text("SessionToken")?,
+        expiration: Expiration::Text(text("Expiration")?.to_string()),
+        code: None,
     })
+}
+
+/// The content of the first `<tag>…</tag>` in `xml`.
+fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let rest = xml.get(start..)?;
+    rest.get(..rest.find(&format!("</{tag}>"))?)
+}
+
+/// XML text with its five character entities unescaped, zeroized on drop.
+fn unescape(text: &str) -> Option<Zeroizing<String>> {
+    let mut out = Zeroizing::new(String::with_capacity(text.len()));
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(rest.get(..at)?);
+        let after = rest.get(at..)?;
+        let (entity, character) = [
+            ("&amp;", '&'),
+            ("&lt;", '<'),
+            ("&gt;", '>'),
+            ("&quot;", '"'),
+            ("&apos;", '\''),
+        ]
+        .into_iter()
+        .find(|(entity, _)| after.starts_with(entity))?;
+        out.push(character);
+        rest = after.get(entity.len()..)?;
+    }
+    if rest.contains('<') {
+        return None;
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// `text` percent-encoded for a form body (everything but unreserved characters).
@@ -459,30 +567,54 @@ mod tests {
         assert_eq!(out, "arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fa%20b~");
     }
 
+    fn read(json: serde_json::Value) -> Option<Cached> {
+        serde_json::from_value::<WireCredentials>(json)
+            .ok()
+            .and_then(WireCredentials::into_cached)
+    }
+
     #[test]
     fn reads_credentials_with_either_form_of_expiration() {
-        let iso = serde_json::json!({
+        let cached = read(serde_json::json!({
             "AccessKeyId": "AKID", "SecretAccessKey": "s", "Token": "t",
             "Expiration": "2030-01-01T00:00:00Z"
-        });
-        let cached = read_credentials(&iso, "Token").unwrap();
+        }))
+        .unwrap();
         assert_eq!(
             cached.expiration,
             Some(bson::DateTime::parse_rfc3339_str("2030-01-01T00:00:00Z").unwrap())
         );
-        let epoch = serde_json::json!({
-            "AccessKeyId": "AKID", "SecretAccessKey": "s", "SessionToken": "t",
-            "Expiration": 1.8934272e9
-        });
-        assert!(read_credentials(&epoch, "SessionToken").is_some());
-        // No token, no expiration, or a wrong type: refused.
+        assert!(
+            read(serde_json::json!({
+                "AccessKeyId": "AKID", "SecretAccessKey": "s", "SessionToken": "t",
+                "Expiration": 1.8934272e9
+            }))
+            .is_some()
+        );
+        // No token, no expiration, an empty secret, or a wrong type: refused.
         for bad in [
             serde_json::json!({"AccessKeyId": "A", "SecretAccessKey": "s", "Expiration": "2030-01-01T00:00:00Z"}),
             serde_json::json!({"AccessKeyId": "A", "SecretAccessKey": "s", "Token": "t"}),
+            serde_json::json!({"AccessKeyId": "A", "SecretAccessKey": "", "Token": "t", "Expiration": 1}),
             serde_json::json!({"AccessKeyId": 1, "SecretAccessKey": "s", "Token": "t", "Expiration": 1}),
         ] {
-            assert!(read_credentials(&bad, "Token").is_none(), "{bad}");
+            assert!(read(bad.clone()).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn reads_the_credentials_of_an_sts_xml_answer() {
+        let xml = br#"<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>
+            <Credentials><AccessKeyId>ASIA1</AccessKeyId><SecretAccessKey>a+b/c</SecretAccessKey>
+            <SessionToken>x&amp;y</SessionToken><Expiration>2030-01-01T00:00:00.123456Z</Expiration>
+            </Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"#;
+        let wire = sts_xml_credentials(xml).unwrap();
+        assert_eq!(wire.access_key_id, "ASIA1");
+        assert_eq!(wire.secret_access_key.as_str(), "a+b/c");
+        assert_eq!(wire.token.as_str(), "x&y");
+        assert!(wire.into_cached().is_some());
+        let bogus = b"<Credentials><AccessKeyId>A&bogus;</AccessKeyId></Credentials>";
+        assert!(sts_xml_credentials(bogus).is_none());
     }
 
     #[test]
