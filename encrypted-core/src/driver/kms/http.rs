@@ -267,7 +267,14 @@ impl HttpClient {
                     &mut status,
                 ))
                 .await;
-            trace.done(&outcome, status);
+            match &outcome {
+                // An error status is an answer here, but a failed call in the trace.
+                Ok(reply) if !reply.is_success() => trace.done(
+                    &Err::<(), _>(reply.status_error(provider, None, "")),
+                    status,
+                ),
+                _ => trace.done(&outcome, status),
+            }
             let again = attempt < attempts
                 && match &outcome {
                     Ok(reply) => retry::retries_status(reply.status),
