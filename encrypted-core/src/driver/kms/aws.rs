@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use self::credentials::{OnDemand, Source};
 use self::endpoint::Endpoint;
 use super::TlsOptions;
-use super::http::{HttpClient, Retry};
+use super::http::{HttpClient, Retry, with_message};
 use crate::kms::{BoxFuture, KmsErrorKind, KmsProvider};
 use crate::{DataKey, Error, MasterKey, Result};
 
@@ -648,19 +648,10 @@ impl KmsProvider for AwsKms {
                     Answer::Plaintext,
                 )
                 .await
-                .map_err(|error| match error {
-                    Error::Kms {
-                        provider,
-                        kind,
-                        message,
-                        source,
-                    } => Error::Kms {
-                        provider,
-                        kind,
-                        message: format!("cannot unwrap data key {key_id}: {message}"),
-                        source,
-                    },
-                    other => other,
+                .map_err(|error| {
+                    with_message(error, |message| {
+                        format!("cannot unwrap data key {key_id}: {message}")
+                    })
                 })?;
             DataKey::from_bytes(key_id, &plaintext).map_err(|_| Error::KeyUnwrap {
                 key_id,

@@ -337,21 +337,26 @@ impl HttpClient {
 
 /// `error` with the number of attempts made added to its message.
 fn with_attempts(error: Error, attempts: u32) -> Error {
+    with_message(error, |message| {
+        format!("{message} (after {attempts} attempts)")
+    })
+}
+
+/// An [`Error::Kms`] with its message rewritten by `rewrite` (context added); any other
+/// error unchanged.
+pub(crate) fn with_message(error: Error, rewrite: impl FnOnce(String) -> String) -> Error {
     match error {
         Error::Kms {
             provider,
             kind,
-            mut message,
+            message,
             source,
-        } => {
-            message.push_str(&format!(" (after {attempts} attempts)"));
-            Error::Kms {
-                provider,
-                kind,
-                message,
-                source,
-            }
-        }
+        } => Error::Kms {
+            provider,
+            kind,
+            message: rewrite(message),
+            source,
+        },
         other => other,
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::AwsCredentials;
-use crate::driver::kms::http::{HttpClient, Method, Reply, Request};
+use crate::driver::kms::http::{HttpClient, Method, Reply, Request, with_message};
 use crate::kms::KmsErrorKind;
 use crate::{Error, Result};
 
@@ -33,6 +33,11 @@ pub(crate) const DEFAULT_EC2_ENDPOINT: &str = "http://169.254.169.254";
 
 /// Credentials are fetched again this long before they expire.
 const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// The longest wait for a metadata server (ECS, EC2): they are link-local and answer in
+/// milliseconds, and where there is none (off AWS) a request may hang until its
+/// timeout, so that failing takes seconds rather than three times the KMS timeout.
+const MAX_METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long an IMDSv2 session token is asked to live: long enough for the two reads
 /// that follow it.
@@ -99,14 +104,14 @@ impl Cached {
 
 impl OnDemand {
     /// Looking in the process environment and at the usual endpoints; metadata
-    /// requests limited to `timeout` each.
+    /// requests limited to `timeout` each (at most 2 seconds).
     pub(crate) fn new(timeout: Duration) -> Result<Self, String> {
         Ok(Self {
             environment: None,
             sts_endpoint: DEFAULT_STS_ENDPOINT.to_owned(),
             ecs_endpoint: DEFAULT_ECS_ENDPOINT.to_owned(),
             ec2_endpoint: DEFAULT_EC2_ENDPOINT.to_owned(),
-            metadata: HttpClient::metadata(timeout)?,
+            metadata: HttpClient::metadata(timeout.min(MAX_METADATA_TIMEOUT))?,
             cache: tokio::sync::Mutex::new(None),
         })
     }
@@ -117,9 +122,9 @@ impl OnDemand {
         *self.cache.get_mut() = None;
     }
 
-    /// Metadata requests limited to `timeout` each.
+    /// Metadata requests limited to `timeout` each (at most 2 seconds).
     pub(crate) fn set_timeout(&mut self, timeout: Duration) -> Result<(), String> {
-        self.metadata = HttpClient::metadata(timeout)?;
+        self.metadata = HttpClient::metadata(timeout.min(MAX_METADATA_TIMEOUT))?;
         Ok(())
     }
 
@@ -390,20 +395,9 @@ fn refused(provider: &str, reply: &Reply, message: String) -> Error {
 
 /// `error` (from a credentials endpoint) with that endpoint named in its message.
 fn context(error: Error, what: &str) -> Error {
-    match error {
-        Error::Kms {
-            provider,
-            kind,
-            message,
-            source,
-        } => Error::Kms {
-            provider,
-            kind,
-            message: format!("fetching credentials from {what}: {message}"),
-            source,
-        },
-        other => other,
-    }
+    with_message(error, |message| {
+        format!("fetching credentials from {what}: {message}")
+    })
 }
 
 /// Temporary credentials as the endpoints write them (ECS and EC2 name the session
