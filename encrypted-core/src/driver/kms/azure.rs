@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use self::oauth::Token;
 use super::aws::endpoint::Endpoint;
-use super::http::{HttpClient, Reply, Retry};
+use super::http::{HttpClient, Reply, Retry, with_message};
 use super::{DEFAULT_KMS_TIMEOUT, TlsOptions};
 use crate::kms::{BoxFuture, KmsErrorKind, KmsProvider};
 use crate::{DataKey, Error, MasterKey, Result};
@@ -743,19 +743,10 @@ impl KmsProvider for AzureKms {
             let plaintext = self
                 .call(master_key, key_id, KeyOperation::Unwrap, key_material)
                 .await
-                .map_err(|error| match error {
-                    Error::Kms {
-                        provider,
-                        kind,
-                        message,
-                        source,
-                    } => Error::Kms {
-                        provider,
-                        kind,
-                        message: format!("cannot unwrap data key {key_id}: {message}"),
-                        source,
-                    },
-                    other => other,
+                .map_err(|error| {
+                    with_message(error, |message| {
+                        format!("cannot unwrap data key {key_id}: {message}")
+                    })
                 })?;
             DataKey::from_bytes(key_id, &plaintext).map_err(|_| Error::KeyUnwrap {
                 key_id,
