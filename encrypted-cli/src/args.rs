@@ -75,6 +75,28 @@ pub struct Connection {
     /// talking to AWS KMS.
     #[arg(long, value_name = "FILE", global = true)]
     pub aws_ca_file: Option<PathBuf>,
+
+    /// The Azure key vault of new Azure master keys (`my-vault.vault.azure.net`, or the
+    /// `host[:port]` of another the operator trusts). Credentials come from
+    /// AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or AZURE_ACCESS_TOKEN,
+    /// or (with --azure-managed-identity) the instance metadata service.
+    #[arg(long, value_name = "HOST[:PORT]", global = true)]
+    pub azure_key_vault_endpoint: Option<String>,
+
+    /// Another identity platform than `login.microsoftonline.com` (`host[:port]`), for
+    /// the client credentials.
+    #[arg(long, value_name = "HOST[:PORT]", global = true)]
+    pub azure_identity_platform_endpoint: Option<String>,
+
+    /// Get Azure tokens on demand from the instance metadata service (the managed
+    /// identity of the Azure VM or container) instead of the AZURE_* variables.
+    #[arg(long, global = true)]
+    pub azure_managed_identity: bool,
+
+    /// A PEM file of CA certificates to trust, besides the usual web roots, when
+    /// talking to Azure Key Vault and the identity platform.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub azure_ca_file: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -120,6 +142,13 @@ pub enum KeysCommand {
         /// The AWS KMS key that wraps it (with `--provider aws`).
         #[arg(long, value_name = "ARN", required_if_eq("provider", "aws"))]
         aws_key_arn: Option<String>,
+        /// The Azure Key Vault key that wraps it (with `--provider azure`), in the vault
+        /// `--azure-key-vault-endpoint` names.
+        #[arg(long, value_name = "NAME", required_if_eq("provider", "azure"))]
+        azure_key_name: Option<String>,
+        /// A version of the Azure key (its current version by default).
+        #[arg(long, value_name = "VERSION")]
+        azure_key_version: Option<String>,
         /// An alternate name for the key; repeat for several.
         #[arg(long = "alt-name", value_name = "NAME")]
         alt_names: Vec<String>,
@@ -182,6 +211,14 @@ pub struct RewrapArgs {
     /// The AWS KMS key that wraps them afterwards (with `--to aws`).
     #[arg(long, value_name = "ARN", required_if_eq("to", "aws"))]
     pub aws_key_arn: Option<String>,
+
+    /// The Azure Key Vault key that wraps them afterwards (with `--to azure`).
+    #[arg(long, value_name = "NAME", required_if_eq("to", "azure"))]
+    pub azure_key_name: Option<String>,
+
+    /// A version of the Azure key (its current version by default).
+    #[arg(long, value_name = "VERSION")]
+    pub azure_key_version: Option<String>,
 
     /// A new local master key file (with `--to local`): keys are unwrapped with
     /// `--local-master-key` (or their KMS provider) and wrapped with this one. Keys
@@ -250,6 +287,8 @@ pub enum Provider {
     Local,
     /// An AWS KMS key (`--aws-key-arn`).
     Aws,
+    /// An Azure Key Vault key (`--azure-key-name`).
+    Azure,
 }
 
 /// The encryption algorithm, as typed on the command line.

@@ -30,8 +30,22 @@ pub async fn run(connection: &Connection, command: KeysCommand) -> Result<String
         KeysCommand::Create {
             provider,
             aws_key_arn,
+            azure_key_name,
+            azure_key_version,
             alt_names,
-        } => create(connection, provider, aws_key_arn.as_deref(), alt_names).await,
+        } => {
+            let azure_key = azure_key_name
+                .as_deref()
+                .map(|name| (name, azure_key_version.as_deref()));
+            create(
+                connection,
+                provider,
+                aws_key_arn.as_deref(),
+                azure_key,
+                alt_names,
+            )
+            .await
+        }
         KeysCommand::List { json } => list(&open_without_kms(connection).await?, json).await,
         KeysCommand::Show { key, json } => {
             let key = open_without_kms(connection).await?.find(&key).await?;
@@ -99,10 +113,12 @@ async fn create(
     connection: &Connection,
     provider: Provider,
     aws_key_arn: Option<&str>,
+    azure_key: Option<(&str, Option<&str>)>,
     alt_names: Vec<String>,
 ) -> Result<String, Failure> {
     let kms = KmsConfig::from_connection(connection);
-    let master_key = kms.master_key(provider, aws_key_arn, kms.has_local_master_key())?;
+    let master_key =
+        kms.master_key(provider, aws_key_arn, azure_key, kms.has_local_master_key())?;
     let vault = KeyVault::open(connection, kms.providers(None)?).await?;
     let id = vault
         .encryption

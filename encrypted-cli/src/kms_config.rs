@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use encrypted::kms::{AwsCredentials, AwsKms, KmsProviders, LocalKms, TlsOptions};
+use encrypted::kms::{
+    AwsCredentials, AwsKms, AzureCredentials, AzureKms, KmsProviders, LocalKms, TlsOptions,
+};
 use encrypted::{LocalMasterKeyFormat, MasterKey};
 
 use crate::args::{Connection, Provider};
@@ -18,6 +20,10 @@ pub struct KmsConfig {
     aws_region: Option<String>,
     aws_endpoint: Option<String>,
     aws_ca_file: Option<PathBuf>,
+    azure_key_vault_endpoint: Option<String>,
+    azure_identity_platform_endpoint: Option<String>,
+    azure_managed_identity: bool,
+    azure_ca_file: Option<PathBuf>,
 }
 
 impl KmsConfig {
@@ -29,6 +35,10 @@ impl KmsConfig {
             aws_region: connection.aws_region.clone(),
             aws_endpoint: connection.aws_endpoint.clone(),
             aws_ca_file: connection.aws_ca_file.clone(),
+            azure_key_vault_endpoint: connection.azure_key_vault_endpoint.clone(),
+            azure_identity_platform_endpoint: connection.azure_identity_platform_endpoint.clone(),
+            azure_managed_identity: connection.azure_managed_identity,
+            azure_ca_file: connection.azure_ca_file.clone(),
         }
     }
 
@@ -60,6 +70,9 @@ impl KmsConfig {
         if let Ok(credentials) = AwsCredentials::from_env() {
             providers = providers.with(self.aws(credentials)?);
         }
+        if let Some(credentials) = self.azure_credentials() {
+            providers = providers.with(self.azure(credentials)?);
+        }
         Ok(providers)
     }
 
@@ -73,6 +86,7 @@ impl KmsConfig {
         &self,
         provider: Provider,
         aws_key_arn: Option<&str>,
+        azure_key: Option<(&str, Option<&str>)>,
         local_master_key_given: bool,
     ) -> Result<MasterKey, Failure> {
         match provider {
@@ -103,6 +117,77 @@ impl KmsConfig {
                     Some(endpoint) => master_key.with_endpoint(endpoint),
                     None => master_key,
                 })
+            }
+            Provider::Azure => {
+                let (name, version) = azure_key.ok_or_else(|| {
+                    Failure::new("the azure provider needs a key: pass --azure-key-name NAME")
+                })?;
+                let endpoint = self.azure_key_vault_endpoint.as_deref().ok_or_else(|| {
+                    Failure::new(
+                        "the azure provider needs a key vault: pass --azure-key-vault-endpoint HOST",
+                    )
+                })?;
+                if self.azure_credentials().is_none() {
+                    return Err(Failure::new(
+                        "Azure Key Vault needs credentials: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or AZURE_ACCESS_TOKEN, or pass --azure-managed-identity",
+                    ));
+                }
+                let master_key = MasterKey::azure(endpoint, name);
+                Ok(match version {
+                    Some(version) => master_key.with_key_version(version),
+                    None => master_key,
+                })
+            }
+        }
+    }
+
+    /// Azure credentials: the managed identity with `--azure-managed-identity`, else
+    /// client credentials (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`,
+    /// the names Azure's own tools use), else `AZURE_ACCESS_TOKEN`.
+    fn azure_credentials(&self) -> Option<AzureCredentials> {
+        if self.azure_managed_identity {
+            return Some(AzureCredentials::instance_metadata());
+        }
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        if let (Some(tenant), Some(client), Some(secret)) = (
+            var("AZURE_TENANT_ID"),
+            var("AZURE_CLIENT_ID"),
+            var("AZURE_CLIENT_SECRET"),
+        ) {
+            let credentials = AzureCredentials::client_credentials(tenant, client, secret);
+            return Some(match &self.azure_identity_platform_endpoint {
+                Some(endpoint) => credentials.with_identity_platform_endpoint(endpoint),
+                None => credentials,
+            });
+        }
+        var("AZURE_ACCESS_TOKEN").map(AzureCredentials::access_token)
+    }
+
+    /// The `azure` provider: `--azure-key-vault-endpoint` and
+    /// `--azure-identity-platform-endpoint` are the operator's choice, so they are
+    /// allowed besides Azure's own; `--azure-ca-file` is trusted besides the web roots.
+    fn azure(&self, credentials: AzureCredentials) -> Result<AzureKms, Failure> {
+        let mut azure = AzureKms::new(credentials).context("cannot set up Azure Key Vault")?;
+        for endpoint in [
+            &self.azure_key_vault_endpoint,
+            &self.azure_identity_platform_endpoint,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            azure = azure
+                .with_allowed_endpoint(endpoint)
+                .with_context(|| format!("cannot use the Azure endpoint `{endpoint}`"))?;
+        }
+        match &self.azure_ca_file {
+            None => Ok(azure),
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("cannot read the Azure CA file {}", path.display()))?;
+                TlsOptions::new()
+                    .with_ca_pem(pem)
+                    .and_then(|tls| azure.with_tls(tls))
+                    .with_context(|| format!("cannot use the Azure CA file {}", path.display()))
             }
         }
     }

@@ -72,6 +72,19 @@ pub fn details(key: &KeyDocument) -> String {
             lines.push(format!("aws endpoint: {endpoint}"));
         }
     }
+    if let MasterKey::Azure {
+        key_vault_endpoint,
+        key_name,
+        key_version,
+        ..
+    } = &key.master_key
+    {
+        lines.push(format!("azure vault: {key_vault_endpoint}"));
+        lines.push(format!("azure key:   {key_name}"));
+        if let Some(version) = key_version {
+            lines.push(format!("azure key version: {version}"));
+        }
+    }
     lines.extend([
         format!("created:     {}", date(key.creation_date)),
         format!("updated:     {}", date(key.update_date)),

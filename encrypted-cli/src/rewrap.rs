@@ -47,6 +47,9 @@ pub async fn run(connection: &Connection, args: RewrapArgs) -> Result<String, Fa
     let master_key = kms.master_key(
         args.to,
         args.aws_key_arn.as_deref(),
+        args.azure_key_name
+            .as_deref()
+            .map(|name| (name, args.azure_key_version.as_deref())),
         kms.has_local_master_key() || new_local.is_some(),
     )?;
     let vault = KeyVault::open(connection, kms.providers(new_local)?).await?;

@@ -37,6 +37,18 @@ pub enum MasterKey {
         /// Another endpoint than the region's default (`host[:port]`).
         endpoint: Option<String>,
     },
+    /// An Azure Key Vault key (`azure`, `azure:<name>`).
+    #[non_exhaustive]
+    Azure {
+        /// The provider's name after `azure:`, if any.
+        name: Option<String>,
+        /// The key vault's `host[:port]`, e.g. `my-vault.vault.azure.net`.
+        key_vault_endpoint: String,
+        /// The key's name in the vault.
+        key_name: String,
+        /// A version of the key; its current version if `None`.
+        key_version: Option<String>,
+    },
     /// A provider this crate does not implement yet (azure, gcp, kmip): kept as written
     /// so that listing or copying such a key loses nothing.
     #[non_exhaustive]
@@ -71,6 +83,44 @@ impl MasterKey {
         }
     }
 
+    /// An Azure Key Vault key `key_name` in the vault at `key_vault_endpoint`
+    /// (`my-vault.vault.azure.net`; an `https://` prefix and a trailing `/` are dropped,
+    /// as libmongocrypt records only `host[:port]`).
+    ///
+    /// ```
+    /// use encrypted_core::MasterKey;
+    ///
+    /// let key = MasterKey::azure("https://my-vault.vault.azure.net/", "data-keys").with_key_version("0123abcd");
+    /// assert_eq!(
+    ///     key.to_document(),
+    ///     bson::doc! {
+    ///         "provider": "azure",
+    ///         "keyVaultEndpoint": "my-vault.vault.azure.net",
+    ///         "keyName": "data-keys",
+    ///         "keyVersion": "0123abcd",
+    ///     }
+    /// );
+    /// ```
+    pub fn azure(key_vault_endpoint: impl Into<String>, key_name: impl Into<String>) -> Self {
+        let endpoint: String = key_vault_endpoint.into();
+        let bare = endpoint.strip_prefix("https://").unwrap_or(&endpoint);
+        Self::Azure {
+            name: None,
+            key_vault_endpoint: bare.strip_suffix('/').unwrap_or(bare).to_owned(),
+            key_name: key_name.into(),
+            key_version: None,
+        }
+    }
+
+    /// Sets the key version of an Azure key; other master keys are returned unchanged.
+    #[must_use]
+    pub fn with_key_version(mut self, version: impl Into<String>) -> Self {
+        if let Self::Azure { key_version, .. } = &mut self {
+            *key_version = Some(version.into());
+        }
+        self
+    }
+
     /// Sets the endpoint (`host[:port]`) of an AWS key; other master keys are returned
     /// unchanged.
     #[must_use]
@@ -85,7 +135,8 @@ impl MasterKey {
     /// is returned unchanged.
     #[must_use]
     pub fn with_provider_name(mut self, new_name: impl Into<String>) -> Self {
-        if let Self::Local { name } | Self::Aws { name, .. } = &mut self {
+        if let Self::Local { name } | Self::Aws { name, .. } | Self::Azure { name, .. } = &mut self
+        {
             *name = Some(new_name.into());
         }
         self
@@ -96,6 +147,7 @@ impl MasterKey {
         let (kind, name) = match self {
             Self::Local { name } => ("local", name),
             Self::Aws { name, .. } => ("aws", name),
+            Self::Azure { name, .. } => ("azure", name),
             Self::Unsupported { provider, .. } => return provider.clone(),
         };
         match name {
@@ -118,6 +170,22 @@ impl MasterKey {
                     doc! { "provider": self.provider(), "region": region, "key": key };
                 if let Some(endpoint) = endpoint {
                     document.insert("endpoint", endpoint);
+                }
+                document
+            }
+            Self::Azure {
+                key_vault_endpoint,
+                key_name,
+                key_version,
+                ..
+            } => {
+                let mut document = doc! {
+                    "provider": self.provider(),
+                    "keyVaultEndpoint": key_vault_endpoint,
+                    "keyName": key_name,
+                };
+                if let Some(version) = key_version {
+                    document.insert("keyVersion", version);
                 }
                 document
             }
@@ -158,6 +226,15 @@ impl MasterKey {
                     Some(_) => Some(string("endpoint", "masterKey.endpoint")?),
                 },
             },
+            "azure" => Self::Azure {
+                name,
+                key_vault_endpoint: string("keyVaultEndpoint", "masterKey.keyVaultEndpoint")?,
+                key_name: string("keyName", "masterKey.keyName")?,
+                key_version: match document.get("keyVersion") {
+                    None => None,
+                    Some(_) => Some(string("keyVersion", "masterKey.keyVersion")?),
+                },
+            },
             _ => Self::Unsupported {
                 provider: provider.to_owned(),
                 document: document.clone(),
@@ -193,11 +270,23 @@ mod tests {
             doc! { "provider": "local:clinic_1" },
             doc! { "provider": "aws", "region": "us-east-1", "key": "arn", "endpoint": "localhost:4566" },
             doc! { "provider": "aws:prod", "region": "eu-west-1", "key": "arn" },
+            doc! { "provider": "azure", "keyVaultEndpoint": "kv.vault.azure.net", "keyName": "k" },
+            doc! { "provider": "azure:prod", "keyVaultEndpoint": "kv.vault.azure.net:8443", "keyName": "k", "keyVersion": "v1" },
             doc! { "provider": "gcp", "projectId": "p", "location": "l", "keyRing": "r", "keyName": "n" },
         ] {
             let parsed = MasterKey::from_document(&document).unwrap();
             assert_eq!(parsed.to_document(), document);
         }
+    }
+
+    #[test]
+    fn azure_keys_record_host_and_port_only() {
+        let key = MasterKey::azure("https://kv.vault.azure.net/", "k").with_provider_name("prod");
+        assert_eq!(
+            key.to_document(),
+            doc! { "provider": "azure:prod", "keyVaultEndpoint": "kv.vault.azure.net", "keyName": "k" }
+        );
+        assert_eq!(MasterKey::local().with_key_version("v"), MasterKey::local());
     }
 
     #[test]
@@ -225,6 +314,14 @@ mod tests {
                 .unwrap_err()
                 .0,
             "masterKey.key"
+        );
+        assert_eq!(
+            MasterKey::from_document(
+                &doc! { "provider": "azure", "keyVaultEndpoint": "kv.vault.azure.net" }
+            )
+            .unwrap_err()
+            .0,
+            "masterKey.keyName"
         );
         assert_eq!(
             MasterKey::from_document(&doc! { "provider": "local:bad-name" })

@@ -2,7 +2,10 @@
 //! [`crate::kms`] next to the providers of the core.
 
 pub(crate) mod aws;
+mod azure;
+pub(crate) mod http;
 mod tls;
 
 pub use aws::{AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES};
+pub use azure::{AzureCredentials, AzureKms};
 pub use tls::TlsOptions;

@@ -91,8 +91,6 @@ impl Endpoint {
             .any(|service| self.host == format!("{service}.{region}.{domain}"))
     }
 
-    /// `host` on the HTTPS port, `host:port` otherwise: what the `Host` header and the
-    /// URL carry.
     /// The host, without the port.
     pub(crate) fn host(&self) -> &str {
         &self.host
@@ -103,6 +101,8 @@ impl Endpoint {
         self.port
     }
 
+    /// `host` on the HTTPS port, `host:port` otherwise: what the `Host` header and the
+    /// URL carry.
     pub(crate) fn authority(&self) -> String {
         if self.port == HTTPS_PORT {
             self.host.clone()
