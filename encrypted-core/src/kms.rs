@@ -5,6 +5,7 @@
 //! built-in providers are [`LocalKms`] and [`AwsKms`]; new ones (Azure, GCP, KMIP) are added as
 //! implementations of the trait without touching the code that calls them.
 
+pub(crate) mod kmip;
 mod local;
 mod provider;
 mod providers;
