@@ -40,6 +40,18 @@ pub trait KmsProvider: Send + Sync + std::fmt::Debug {
         key: &'a DataKey,
     ) -> BoxFuture<'a, Result<Vec<u8>>>;
 
+    /// The master key a new data key is wrapped with and recorded under, completed from
+    /// the one asked for: a KMIP provider registers a key on its server when
+    /// `master_key` names none, and returns `master_key` with that key's id. Called
+    /// once per data key created or rewrapped, before [`wrap`](Self::wrap). By default,
+    /// `master_key` unchanged.
+    fn complete_master_key<'a>(
+        &'a self,
+        master_key: &'a MasterKey,
+    ) -> BoxFuture<'a, Result<MasterKey>> {
+        Box::pin(async move { Ok(master_key.clone()) })
+    }
+
     /// Unwraps the `keyMaterial` of data key `key_id`.
     fn unwrap<'a>(
         &'a self,
