@@ -17,5 +17,5 @@ pub use providers::KmsProviders;
 // AWS KMS talks HTTPS: it is part of the driver layer (`src/driver/kms/`).
 #[cfg(feature = "driver")]
 pub use crate::driver::kms::{
-    AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES, TlsOptions,
+    AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, KmipKms, MAX_KMS_REPLY_BYTES, TlsOptions,
 };

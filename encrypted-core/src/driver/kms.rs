@@ -2,7 +2,9 @@
 //! [`crate::kms`] next to the providers of the core.
 
 pub(crate) mod aws;
+mod kmip;
 mod tls;
 
 pub use aws::{AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES};
+pub use kmip::KmipKms;
 pub use tls::TlsOptions;
