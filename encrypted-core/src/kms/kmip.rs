@@ -356,13 +356,13 @@ impl Reply {
             });
         }
         // The Operation is optional in a reply; if there, it must be ours.
-        if let Some(answered) = item.child(tag::OPERATION) {
-            if answered.enumeration() != Some(operation as u32) {
-                return Err(malformed(format!(
-                    "the reply is not for the {} request",
-                    operation.name()
-                )));
-            }
+        if let Some(answered) = item.child(tag::OPERATION)
+            && answered.enumeration() != Some(operation as u32)
+        {
+            return Err(malformed(format!(
+                "the reply is not for the {} request",
+                operation.name()
+            )));
         }
         let Value::Structure(items) = item.value else {
             return Err(malformed("a Batch Item must be a structure"));
