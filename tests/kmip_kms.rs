@@ -21,10 +21,11 @@ use encrypted::kms::{KmipKms, KmsProviders, LocalKms, TlsOptions};
 use encrypted::{Algorithm, ClientEncryption, Error, KeyRef, LocalMasterKey, MasterKey, Namespace};
 use serde_json::{Value, json};
 use test_support::{fail, python_peer, server};
-use tokio::sync::RwLock;
+use tokio::sync::Mutex;
 
-/// Tests that stop the server take this for writing; the others for reading.
-static SERVER: RwLock<()> = RwLock::const_new(());
+/// One test at a time talks to the server: one of them stops it, and PyKMIP's server
+/// (SQLite underneath) is a reference server, not one to load-test.
+static SERVER: Mutex<()> = Mutex::const_new(());
 
 /// The value of `name`, set by `scripts/kms-kmip run -- …`.
 fn env(name: &str) -> String {
@@ -59,7 +60,7 @@ fn master_key_fields(document: &bson::Document) -> Vec<String> {
 
 #[tokio::test]
 async fn creates_and_decrypts_data_keys_in_both_modes() {
-    let _shared = SERVER.read().await;
+    let _server = SERVER.lock().await;
     let db = server::unique_db("kmip");
     let client = server::client().await;
     let encryption = handle(&client, &db, KmsProviders::new().with(kmip()));
@@ -94,7 +95,7 @@ async fn creates_and_decrypts_data_keys_in_both_modes() {
 
 #[tokio::test]
 async fn a_key_id_given_in_the_master_key_is_used_and_not_registered_again() {
-    let _shared = SERVER.read().await;
+    let _server = SERVER.lock().await;
     let db = server::unique_db("kmip_keyid");
     let client = server::client().await;
     let encryption = handle(&client, &db, KmsProviders::new().with(kmip()));
@@ -134,7 +135,7 @@ async fn a_key_id_given_in_the_master_key_is_used_and_not_registered_again() {
 
 #[tokio::test]
 async fn rewraps_keys_from_local_to_kmip_and_back() {
-    let _shared = SERVER.read().await;
+    let _server = SERVER.lock().await;
     let db = server::unique_db("kmip_rewrap");
     let client = server::client().await;
     let local = || LocalKms::new(LocalMasterKey::from_bytes(&[0x42; 96]).unwrap());
@@ -168,7 +169,7 @@ async fn rewraps_keys_from_local_to_kmip_and_back() {
 
 #[tokio::test]
 async fn pymongo_and_libmongocrypt_share_kmip_keys_with_us() {
-    let _shared = SERVER.read().await;
+    let _server = SERVER.lock().await;
     let db = server::unique_db("kmip_pymongo");
     let namespace = Namespace::new(db.as_str(), "__keyVault");
     let client = server::client().await;
@@ -258,7 +259,7 @@ async fn pymongo_and_libmongocrypt_share_kmip_keys_with_us() {
 
 #[tokio::test]
 async fn a_master_key_naming_another_endpoint_is_refused_before_connecting() {
-    let _shared = SERVER.read().await;
+    let _server = SERVER.lock().await;
     let db = server::unique_db("kmip_pinning");
     let client = server::client().await;
     let encryption = handle(&client, &db, KmsProviders::new().with(kmip()));
@@ -313,7 +314,7 @@ async fn a_master_key_naming_another_endpoint_is_refused_before_connecting() {
 
 #[tokio::test]
 async fn the_server_refuses_a_client_without_a_certificate() {
-    let _shared = SERVER.read().await;
+    let _server = SERVER.lock().await;
     let db = server::unique_db("kmip_no_cert");
     let client = server::client().await;
     let ca_only = TlsOptions::new()
@@ -359,7 +360,7 @@ impl Drop for Resume {
 
 #[tokio::test]
 async fn the_server_down_during_create_or_decrypt_loses_nothing() {
-    let _exclusive = SERVER.write().await;
+    let _server = SERVER.lock().await;
     let db = server::unique_db("kmip_outage");
     let client = server::client().await;
     let quick = || kmip().with_timeout(Duration::from_millis(700));
@@ -419,7 +420,7 @@ async fn the_server_down_during_create_or_decrypt_loses_nothing() {
 
 #[tokio::test]
 async fn no_server_listening_is_a_typed_error() {
-    let _shared = SERVER.read().await;
+    let _server = SERVER.lock().await;
     // A port that was just free: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
