@@ -51,7 +51,7 @@ pub enum MasterKey {
         /// Whether the server encrypts and decrypts (KMIP `Encrypt`/`Decrypt`).
         delegated: bool,
     },
-    /// A provider this crate does not implement yet (azure, gcp, kmip): kept as written
+    /// A provider this crate does not implement yet (azure, gcp): kept as written
     /// so that listing or copying such a key loses nothing.
     #[non_exhaustive]
     Unsupported {
@@ -109,6 +109,13 @@ impl MasterKey {
 
     /// Sets the KMIP Unique Identifier of a KMIP key; other master keys are returned
     /// unchanged.
+    ///
+    /// ```
+    /// use encrypted_core::MasterKey;
+    ///
+    /// let existing = MasterKey::kmip().with_key_id("39");
+    /// assert_eq!(existing.to_document(), bson::doc! { "provider": "kmip", "keyId": "39" });
+    /// ```
     #[must_use]
     pub fn with_key_id(mut self, new_key_id: impl Into<String>) -> Self {
         if let Self::Kmip { key_id, .. } = &mut self {
@@ -119,6 +126,13 @@ impl MasterKey {
 
     /// Makes a KMIP key delegated (the server encrypts and decrypts data keys, as
     /// libmongocrypt 1.9+ does) or not; other master keys are returned unchanged.
+    ///
+    /// ```
+    /// use encrypted_core::MasterKey;
+    ///
+    /// let delegated = MasterKey::kmip().with_delegated(true);
+    /// assert_eq!(delegated.to_document(), bson::doc! { "provider": "kmip", "delegated": true });
+    /// ```
     #[must_use]
     pub fn with_delegated(mut self, new_delegated: bool) -> Self {
         if let Self::Kmip { delegated, .. } = &mut self {

@@ -45,6 +45,19 @@ pub trait KmsProvider: Send + Sync + std::fmt::Debug {
     /// `master_key` names none, and returns `master_key` with that key's id. Called
     /// once per data key created or rewrapped, before [`wrap`](Self::wrap). By default,
     /// `master_key` unchanged.
+    ///
+    /// ```
+    /// use encrypted_core::kms::{KmsProvider, LocalKms};
+    /// use encrypted_core::{LocalMasterKey, MasterKey};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> encrypted_core::Result<()> {
+    /// let kms = LocalKms::new(LocalMasterKey::generate()?);
+    /// let completed = kms.complete_master_key(&MasterKey::local()).await?;
+    /// assert_eq!(completed, MasterKey::local());
+    /// # Ok(())
+    /// # }
+    /// ```
     fn complete_master_key<'a>(
         &'a self,
         master_key: &'a MasterKey,
