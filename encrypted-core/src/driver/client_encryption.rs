@@ -407,7 +407,7 @@ impl ClientEncryption {
         let call = Operation::kms(provider.name(), "wrap", key.id());
         let wrapped = call
             .run(async {
-                let master_key = provider.complete_master_key(master_key).await?;
+                let master_key = provider.complete_master_key(master_key, key.id()).await?;
                 let material = provider.wrap(&master_key, key).await?;
                 Ok((material, master_key))
             })

@@ -382,11 +382,11 @@ impl KmsProvider for KmipKms {
     fn complete_master_key<'a>(
         &'a self,
         master_key: &'a MasterKey,
+        key_id: Uuid,
     ) -> BoxFuture<'a, Result<MasterKey>> {
         Box::pin(async move {
             // The master key is checked (and its endpoint pinned) before anything is sent.
-            let (kmip_id, delegated, endpoint) =
-                self.target(master_key, Uuid::from_bytes([0; 16]))?;
+            let (kmip_id, delegated, endpoint) = self.target(master_key, key_id)?;
             if kmip_id.is_some() {
                 return Ok(master_key.clone());
             }
@@ -530,7 +530,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(refused, Error::KmsEndpointRefused { .. }));
         let refused = kmip
-            .complete_master_key(&MasterKey::kmip().with_endpoint("evil.example"))
+            .complete_master_key(&MasterKey::kmip().with_endpoint("evil.example"), key.id())
             .await
             .unwrap_err();
         assert!(matches!(refused, Error::KmsEndpointRefused { .. }));
