@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use bson::{Bson, Uuid, doc};
-use encrypted::kms::{KmipKms, KmsProviders, LocalKms, TlsOptions};
+use encrypted::kms::{KmipKms, KmsErrorKind, KmsProviders, LocalKms, TlsOptions};
 use encrypted::{Algorithm, ClientEncryption, Error, KeyRef, LocalMasterKey, MasterKey, Namespace};
 use serde_json::{Value, json};
 use test_support::{fail, python_peer, server};
@@ -329,7 +329,7 @@ async fn the_server_refuses_a_client_without_a_certificate() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&refused, Error::Kms { provider, .. } if provider == "kmip"),
+        matches!(&refused, Error::Kms { provider, kind: KmsErrorKind::Tls | KmsErrorKind::Unreachable, .. } if provider == "kmip"),
         "{refused:?}"
     );
     let keys = client
@@ -389,7 +389,7 @@ async fn the_server_down_during_create_or_decrypt_loses_nothing() {
                 .await
                 .unwrap_err();
             assert!(
-                matches!(&failed, Error::Kms { message, .. } if message.contains("in time")),
+                matches!(&failed, Error::Kms { kind: KmsErrorKind::TimedOut, message, .. } if message.contains("in time")),
                 "{failed:?}"
             );
         }
@@ -398,7 +398,7 @@ async fn the_server_down_during_create_or_decrypt_loses_nothing() {
         for (ciphertext, _) in &secrets {
             let failed = cold.decrypt(ciphertext).await.unwrap_err();
             assert!(
-                matches!(&failed, Error::Kms { message, .. } if message.contains("cannot unwrap data key")),
+                matches!(&failed, Error::Kms { kind: KmsErrorKind::TimedOut, message, .. } if message.contains("cannot unwrap data key")),
                 "{failed:?}"
             );
         }
@@ -433,7 +433,7 @@ async fn no_server_listening_is_a_typed_error() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&failed, Error::Kms { message, .. } if message.contains("cannot connect")),
+        matches!(&failed, Error::Kms { kind: KmsErrorKind::Unreachable, message, .. } if message.contains("cannot connect")),
         "{failed:?}"
     );
 }

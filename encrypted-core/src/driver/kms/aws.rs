@@ -1,10 +1,12 @@
 //! The `aws` provider: AWS KMS `Encrypt`/`Decrypt` over HTTPS, signed with SigV4.
 
+mod credentials;
 pub(crate) mod endpoint;
 mod sigv4;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -12,10 +14,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bson::Uuid;
 use zeroize::Zeroizing;
 
+use self::credentials::{OnDemand, Source};
 use self::endpoint::Endpoint;
 use super::TlsOptions;
-use crate::driver::trace::Operation;
-use crate::kms::{BoxFuture, KmsProvider};
+use super::http::{HttpClient, Retry, with_message};
+use crate::kms::{BoxFuture, KmsErrorKind, KmsProvider};
 use crate::{DataKey, Error, MasterKey, Result};
 
 /// How long one KMS request may take, connection included, unless set otherwise.
@@ -66,9 +69,12 @@ impl AwsCredentials {
     /// [`Error::Kms`] naming the missing variable.
     pub fn from_env() -> Result<Self> {
         let var = |name: &str| {
-            std::env::var(name).map_err(|_| Error::Kms {
-                provider: "aws".to_owned(),
-                message: format!("{name} is not set"),
+            std::env::var(name).map_err(|_| {
+                Error::kms(
+                    "aws",
+                    KmsErrorKind::Credentials,
+                    format!("{name} is not set"),
+                )
             })
         };
         let credentials = Self::new(var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?);
@@ -105,6 +111,16 @@ impl fmt::Debug for AwsCredentials {
 /// A reply is read up to [`MAX_KMS_REPLY_BYTES`] (a longer one is refused without being
 /// read further), and the timeout covers the whole exchange, the reply's body included.
 ///
+/// # Retries
+///
+/// A request that fails on the network, times out, or is answered HTTP 429 or 5xx is
+/// tried again after a jittered exponential backoff, up to 3 attempts in all (as
+/// libmongocrypt's KMS retry); a 4xx is never retried. Retrying `Encrypt` is harmless
+/// even if a first attempt did reach AWS: each wrap is a fresh ciphertext of the same
+/// data key, and only the one received is stored. Turn it off with
+/// [`AwsKms::with_retry`]. Errors are [`Error::Kms`] with a
+/// [`KmsErrorKind`] saying what failed.
+///
 /// ```no_run
 /// use std::time::Duration;
 /// use encrypted_core::kms::{AwsCredentials, AwsKms, KmsProviders, TlsOptions};
@@ -118,10 +134,8 @@ impl fmt::Debug for AwsCredentials {
 /// ```
 pub struct AwsKms {
     name: String,
-    credentials: AwsCredentials,
-    timeout: Duration,
-    tls: TlsOptions,
-    client: reqwest::Client,
+    credentials: Source,
+    http: HttpClient,
     allowed_endpoints: BTreeSet<Endpoint>,
 }
 
@@ -130,7 +144,8 @@ impl fmt::Debug for AwsKms {
         f.debug_struct("AwsKms")
             .field("name", &self.name)
             .field("credentials", &self.credentials)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.http.timeout())
+            .field("retry", &self.http.retry().is_enabled())
             .field(
                 "allowed_endpoints",
                 &self
@@ -179,18 +194,191 @@ impl AwsKms {
     ///
     /// [`Error::Kms`] when the HTTPS client cannot be built.
     pub fn new(credentials: AwsCredentials) -> Result<Self> {
-        let tls = TlsOptions::new();
-        let client = tls
-            .client(DEFAULT_KMS_TIMEOUT)
+        let http = HttpClient::new(TlsOptions::new(), DEFAULT_KMS_TIMEOUT)
             .map_err(|message| provider_error("aws", message))?;
         Ok(Self {
             name: "aws".to_owned(),
-            credentials,
-            timeout: DEFAULT_KMS_TIMEOUT,
-            tls,
-            client,
+            credentials: Source::Static(Arc::new(credentials)),
+            http,
             allowed_endpoints: BTreeSet::new(),
         })
+    }
+
+    /// The unnamed `aws` provider with on-demand credentials (the spec's automatic
+    /// credentials, `aws: {}`), fetched when a request needs them, in the order the
+    /// drivers use:
+    ///
+    /// 1. the environment: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, if set,
+    ///    `AWS_SESSION_TOKEN` (read at each request);
+    /// 2. a web identity (EKS IRSA): the token in the file `AWS_WEB_IDENTITY_TOKEN_FILE`
+    ///    names, exchanged with STS `AssumeRoleWithWebIdentity` for credentials of
+    ///    `AWS_ROLE_ARN` (session name `AWS_ROLE_SESSION_NAME`, or a random one);
+    /// 3. ECS: the task's credentials at `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` on
+    ///    `169.254.170.2`;
+    /// 4. EC2: the instance role's credentials through IMDSv2 on `169.254.169.254`.
+    ///
+    /// Fetched credentials are cached and fetched again 5 minutes before they expire;
+    /// concurrent requests share one fetch. The secret and the session token are
+    /// zeroized on drop and never printed. Metadata requests do not go through a proxy.
+    /// As in the drivers, only the unnamed provider fetches credentials on demand.
+    ///
+    /// ```no_run
+    /// use encrypted_core::kms::{AwsKms, KmsProviders};
+    ///
+    /// let providers = KmsProviders::new().with(AwsKms::on_demand()?);
+    /// # let _ = providers;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the HTTP clients cannot be built. Missing or refused
+    /// credentials are reported when a request needs them, as [`Error::Kms`] of kind
+    /// [`KmsErrorKind::Credentials`] (or the network error's kind).
+    pub fn on_demand() -> Result<Self> {
+        let on_demand =
+            OnDemand::new(DEFAULT_KMS_TIMEOUT).map_err(|message| provider_error("aws", message))?;
+        let http = HttpClient::new(TlsOptions::new(), DEFAULT_KMS_TIMEOUT)
+            .map_err(|message| provider_error("aws", message))?;
+        Ok(Self {
+            name: "aws".to_owned(),
+            credentials: Source::OnDemand(Box::new(on_demand)),
+            http,
+            allowed_endpoints: BTreeSet::new(),
+        })
+    }
+
+    /// With on-demand credentials: asks this STS endpoint (`https://host[:port]`)
+    /// instead of `https://sts.amazonaws.com` for web identity credentials (a regional
+    /// STS endpoint, a VPC endpoint). Requests to it use this provider's TLS settings.
+    ///
+    /// ```
+    /// use encrypted_core::kms::AwsKms;
+    ///
+    /// let aws = AwsKms::on_demand()?.with_sts_endpoint("https://sts.eu-west-1.amazonaws.com")?;
+    /// # let _ = aws;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] unless `url` is `https://host[:port]`, or when the credentials are
+    /// not on demand.
+    pub fn with_sts_endpoint(self, url: &str) -> Result<Self> {
+        self.with_metadata_endpoint(url, true, |on_demand, url| on_demand.sts_endpoint = url)
+    }
+
+    /// With on-demand credentials: asks this ECS credentials endpoint
+    /// (`http[s]://host[:port]`) instead of `http://169.254.170.2`.
+    ///
+    /// ```
+    /// use encrypted_core::kms::AwsKms;
+    ///
+    /// let aws = AwsKms::on_demand()?.with_ecs_endpoint("http://127.0.0.1:8080")?;
+    /// # let _ = aws;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] unless `url` is `http[s]://host[:port]`, or when the credentials
+    /// are not on demand.
+    pub fn with_ecs_endpoint(self, url: &str) -> Result<Self> {
+        self.with_metadata_endpoint(url, false, |on_demand, url| on_demand.ecs_endpoint = url)
+    }
+
+    /// With on-demand credentials: asks this EC2 instance metadata service
+    /// (`http[s]://host[:port]`) instead of `http://169.254.169.254`.
+    ///
+    /// ```
+    /// use encrypted_core::kms::AwsKms;
+    ///
+    /// let aws = AwsKms::on_demand()?.with_ec2_metadata_endpoint("http://[fd00:ec2::254]")?;
+    /// # let _ = aws;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] unless `url` is `http[s]://host[:port]`, or when the credentials
+    /// are not on demand.
+    pub fn with_ec2_metadata_endpoint(self, url: &str) -> Result<Self> {
+        self.with_metadata_endpoint(url, false, |on_demand, url| on_demand.ec2_endpoint = url)
+    }
+
+    /// With on-demand credentials: reads these variables (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE`, …) instead of the process environment, for an
+    /// application that keeps its configuration elsewhere. The values are zeroized on
+    /// drop and never printed.
+    ///
+    /// ```
+    /// use encrypted_core::kms::AwsKms;
+    ///
+    /// let aws = AwsKms::on_demand()?.with_credentials_environment([
+    ///     ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
+    ///     ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks/token"),
+    /// ])?;
+    /// # let _ = aws;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the credentials are not on demand.
+    pub fn with_credentials_environment<K, V>(
+        mut self,
+        variables: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let Source::OnDemand(on_demand) = &mut self.credentials else {
+            return Err(not_on_demand(&self.name));
+        };
+        on_demand.set_environment(
+            variables
+                .into_iter()
+                .map(|(name, value)| (name.into(), Zeroizing::new(value.into())))
+                .collect::<BTreeMap<_, _>>(),
+        );
+        Ok(self)
+    }
+
+    fn with_metadata_endpoint(
+        mut self,
+        url: &str,
+        https_only: bool,
+        set: impl FnOnce(&mut OnDemand, String),
+    ) -> Result<Self> {
+        let name = self.name.clone();
+        let Source::OnDemand(on_demand) = &mut self.credentials else {
+            return Err(not_on_demand(&name));
+        };
+        let parsed = reqwest::Url::parse(url).ok().filter(|parsed| {
+            (parsed.scheme() == "https" || (!https_only && parsed.scheme() == "http"))
+                && parsed.host_str().is_some()
+                && parsed.username().is_empty()
+                && parsed.password().is_none()
+                && parsed.path() == "/"
+                && parsed.query().is_none()
+                && parsed.fragment().is_none()
+        });
+        let Some(parsed) = parsed else {
+            let expected = if https_only {
+                "https://host[:port]"
+            } else {
+                "http[s]://host[:port]"
+            };
+            return Err(Error::kms(
+                name,
+                KmsErrorKind::Configuration,
+                format!("`{url}` is not an endpoint: expected {expected}"),
+            ));
+        };
+        set(on_demand, parsed.as_str().trim_end_matches('/').to_owned());
+        on_demand.forget();
+        Ok(self)
     }
 
     /// A named `aws:<name>` provider.
@@ -216,7 +404,7 @@ impl AwsKms {
     }
 
     /// Limits each KMS request to `timeout`: connection, TLS handshake, sending, and
-    /// reading the whole answer.
+    /// reading the whole answer. The limit applies to each attempt when retrying.
     ///
     /// ```
     /// use std::time::Duration;
@@ -232,12 +420,16 @@ impl AwsKms {
     ///
     /// [`Error::Kms`] when the HTTPS client cannot be built with it.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self> {
-        self.client = self
-            .tls
-            .client(timeout)
-            .map_err(|message| self.error(message))?;
-        self.timeout = timeout;
-        Ok(self)
+        if let Source::OnDemand(on_demand) = &mut self.credentials {
+            on_demand
+                .set_timeout(timeout)
+                .map_err(|message| provider_error(&self.name, message))?;
+        }
+        let http = self
+            .http
+            .with_timeout(timeout)
+            .map_err(|message| provider_error(&self.name, message))?;
+        Ok(Self { http, ..self })
     }
 
     /// Uses these TLS settings (extra CA, client certificate) for this provider.
@@ -245,12 +437,31 @@ impl AwsKms {
     /// # Errors
     ///
     /// [`Error::Kms`] when the HTTPS client cannot be built with them.
-    pub fn with_tls(mut self, tls: TlsOptions) -> Result<Self> {
-        self.client = tls
-            .client(self.timeout)
-            .map_err(|message| self.error(message))?;
-        self.tls = tls;
-        Ok(self)
+    pub fn with_tls(self, tls: TlsOptions) -> Result<Self> {
+        let http = self
+            .http
+            .with_tls(tls)
+            .map_err(|message| provider_error(&self.name, message))?;
+        Ok(Self { http, ..self })
+    }
+
+    /// Retries failed requests (network errors, timeouts, HTTP 429 and 5xx; up to 3
+    /// attempts with jittered exponential backoff), the default, or not (`false`: one
+    /// attempt, every failure reported at once).
+    ///
+    /// ```
+    /// use encrypted_core::kms::{AwsCredentials, AwsKms};
+    ///
+    /// let aws = AwsKms::new(AwsCredentials::new("AKIDEXAMPLE", "secret"))?.with_retry(false);
+    /// # let _ = aws;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_retry(self, retry: bool) -> Self {
+        Self {
+            http: self.http.with_retry(Retry::enabled(retry)),
+            ..self
+        }
     }
 
     /// Also lets master keys name this endpoint (`host[:port]`, port 443 if omitted):
@@ -271,16 +482,17 @@ impl AwsKms {
     /// [`Error::Kms`] when `endpoint` is not `host[:port]` (no scheme, path or user).
     pub fn with_allowed_endpoint(mut self, endpoint: &str) -> Result<Self> {
         let parsed = Endpoint::parse(endpoint).ok_or_else(|| {
-            self.error(format!(
-                "`{endpoint}` is not an endpoint: expected host[:port]"
-            ))
+            self.error(
+                KmsErrorKind::Configuration,
+                format!("`{endpoint}` is not an endpoint: expected host[:port]"),
+            )
         })?;
         self.allowed_endpoints.insert(parsed);
         Ok(self)
     }
 
-    fn error(&self, message: impl Into<String>) -> Error {
-        provider_error(&self.name, message)
+    fn error(&self, kind: KmsErrorKind, message: impl Into<String>) -> Error {
+        Error::kms(&self.name, kind, message)
     }
 
     /// Where a request about `key_id` under `master_key` may go, if anywhere.
@@ -289,10 +501,10 @@ impl AwsKms {
             region, endpoint, ..
         } = master_key
         else {
-            return Err(self.error(format!(
-                "the master key is for `{}`, not AWS",
-                master_key.provider()
-            )));
+            return Err(self.error(
+                KmsErrorKind::Configuration,
+                format!("the master key is for `{}`, not AWS", master_key.provider()),
+            ));
         };
         let refused = |endpoint: String| Error::KmsEndpointRefused {
             provider: self.name.clone(),
@@ -331,41 +543,23 @@ impl AwsKms {
     ) -> Result<Zeroizing<Vec<u8>>> {
         let (endpoint, region) = self.endpoint(master_key, key_id)?;
         let host = endpoint.authority();
-        let request = Operation::kms_request(&self.name, target, endpoint.host(), endpoint.port());
-        let mut status = None;
-        let answer = request
-            .run(self.send(&host, &region, target, body, answer, &mut status))
-            .await;
-        request.done(&answer, status);
-        answer
-    }
-
-    /// Signs and sends one request to `host` and reads the answer; `status` is set to
-    /// the HTTP status once there is one.
-    async fn send(
-        &self,
-        host: &str,
-        region: &str,
-        target: &str,
-        body: Zeroizing<Vec<u8>>,
-        answer: Answer,
-        status: &mut Option<u16>,
-    ) -> Result<Zeroizing<Vec<u8>>> {
+        let credentials = match &self.credentials {
+            Source::Static(credentials) => credentials.clone(),
+            Source::OnDemand(on_demand) => on_demand.credentials(&self.name, &self.http).await?,
+        };
         let amz_date = amz_date(bson::DateTime::now());
-        let token = self
-            .credentials
-            .session_token
-            .as_deref()
-            .map(String::as_str);
+        let token = credentials.session_token.as_deref().map(String::as_str);
         let mut headers = vec![
             ("content-type", "application/x-amz-json-1.1"),
-            ("host", host),
+            ("host", host.as_str()),
             ("x-amz-date", amz_date.as_str()),
             ("x-amz-target", target),
         ];
         if let Some(token) = token {
             headers.push(("x-amz-security-token", token));
         }
+        // A retry resends the same signed request: AWS accepts a signature for 15
+        // minutes, far longer than the attempts take.
         let authorization = sigv4::authorization(
             &sigv4::Request {
                 method: "POST",
@@ -375,64 +569,28 @@ impl AwsKms {
                 payload: &body,
             },
             &sigv4::Scope {
-                access_key_id: &self.credentials.access_key_id,
-                secret_access_key: &self.credentials.secret_access_key,
-                region,
+                access_key_id: &credentials.access_key_id,
+                secret_access_key: &credentials.secret_access_key,
+                region: &region,
                 service: "kms",
                 amz_date: &amz_date,
             },
         );
-        let mut request = self
-            .client
-            .post(format!("https://{host}/"))
-            .header("authorization", authorization);
-        for (name, value) in headers.iter().filter(|(name, _)| *name != "host") {
-            request = request.header(*name, *value);
-        }
-        // The body moves into the HTTP stack without a copy, and is zeroized when the
-        // stack drops it.
-        let mut response = request
-            .body(bytes::Bytes::from_owner(body))
-            .send()
-            .await
-            .map_err(|error| self.error(describe(&error, host)))?;
-        let code = response.status().as_u16();
-        *status = Some(code);
-        let reply = self.read_reply(&mut response, host).await?;
-        parse_reply(code, &reply, target, answer).map_err(|message| self.error(message))
-    }
-
-    /// The body of `response`, at most [`MAX_KMS_REPLY_BYTES`] of it, read chunk by chunk
-    /// into one buffer allocated once (no regrowth leaving copies behind) and zeroized
-    /// on drop. A longer reply is refused as soon as it is announced or exceeded.
-    async fn read_reply(
-        &self,
-        response: &mut reqwest::Response,
-        host: &str,
-    ) -> Result<Zeroizing<Vec<u8>>> {
-        let too_long = || {
-            self.error(format!(
-                "the reply from {host} is longer than {MAX_KMS_REPLY_BYTES} bytes: refused"
-            ))
-        };
-        if response
-            .content_length()
-            .is_some_and(|length| length > MAX_KMS_REPLY_BYTES as u64)
-        {
-            return Err(too_long());
-        }
-        let mut reply = Zeroizing::new(Vec::with_capacity(MAX_KMS_REPLY_BYTES));
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|error| self.error(describe(&error, host)))?
-        {
-            if chunk.len() > MAX_KMS_REPLY_BYTES - reply.len() {
-                return Err(too_long());
-            }
-            reply.extend_from_slice(&chunk);
-        }
-        Ok(reply)
+        headers.push(("authorization", authorization.as_str()));
+        let reply = self
+            .http
+            .post(
+                &self.name,
+                target,
+                &format!("https://{host}/"),
+                &headers,
+                body,
+            )
+            .await?;
+        parse_reply(reply.status, &reply.body, target, answer).map_err(|failure| match failure {
+            ReplyError::Status { code, message } => reply.status_error(&self.name, code, message),
+            ReplyError::Malformed(message) => self.error(KmsErrorKind::MalformedReply, message),
+        })
     }
 }
 
@@ -448,7 +606,10 @@ impl KmsProvider for AwsKms {
     ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
             let MasterKey::Aws { key: arn, .. } = master_key else {
-                return Err(self.error("the master key is not an AWS key"));
+                return Err(self.error(
+                    KmsErrorKind::Configuration,
+                    "the master key is not an AWS key",
+                ));
             };
             let body = request_body(arn, "Plaintext", key.material());
             let blob = self
@@ -472,7 +633,10 @@ impl KmsProvider for AwsKms {
     ) -> BoxFuture<'a, Result<DataKey>> {
         Box::pin(async move {
             let MasterKey::Aws { key: arn, .. } = master_key else {
-                return Err(self.error("the master key is not an AWS key"));
+                return Err(self.error(
+                    KmsErrorKind::Configuration,
+                    "the master key is not an AWS key",
+                ));
             };
             let body = request_body(arn, "CiphertextBlob", key_material);
             let plaintext = self
@@ -484,18 +648,39 @@ impl KmsProvider for AwsKms {
                     Answer::Plaintext,
                 )
                 .await
-                .map_err(|error| match error {
-                    Error::Kms { provider, message } => Error::Kms {
-                        provider,
-                        message: format!("cannot unwrap data key {key_id}: {message}"),
-                    },
-                    other => other,
+                .map_err(|error| {
+                    with_message(error, |message| {
+                        format!("cannot unwrap data key {key_id}: {message}")
+                    })
                 })?;
             DataKey::from_bytes(key_id, &plaintext).map_err(|_| Error::KeyUnwrap {
                 key_id,
                 provider: self.name.clone(),
             })
         })
+    }
+}
+
+/// Why a KMS reply has no answer (never with the reply's key bytes).
+pub(crate) enum ReplyError {
+    /// An HTTP error status, with AWS's error type (`__type`) if the body names one.
+    Status {
+        code: Option<String>,
+        message: String,
+    },
+    /// A success without a usable answer.
+    Malformed(String),
+}
+
+impl ReplyError {
+    /// As an [`Error::Kms`] of the `aws` provider, for a reply with HTTP `status`.
+    pub(crate) fn into_error(self, provider: &str, status: u16) -> Error {
+        match self {
+            Self::Status { code, message } => {
+                Error::kms(provider, KmsErrorKind::HttpStatus { status, code }, message)
+            }
+            Self::Malformed(message) => Error::kms(provider, KmsErrorKind::MalformedReply, message),
+        }
     }
 }
 
@@ -507,26 +692,42 @@ pub(crate) fn parse_reply(
     reply: &[u8],
     target: &str,
     answer: Answer,
-) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
+) -> std::result::Result<Zeroizing<Vec<u8>>, ReplyError> {
     if !(200..300).contains(&status) {
-        return Err(format!("{target} answered {status}: {}", aws_error(reply)));
+        let (code, text) = aws_error(reply);
+        return Err(ReplyError::Status {
+            code,
+            message: format!("{target} answered {status}: {text}"),
+        });
     }
-    let parsed: Reply<'_> =
-        serde_json::from_slice(reply).map_err(|_| format!("{target} answered with no JSON"))?;
+    let malformed = |message: String| ReplyError::Malformed(message);
+    let parsed: Reply<'_> = serde_json::from_slice(reply)
+        .map_err(|_| malformed(format!("{target} answered with no JSON")))?;
     let encoded = match answer {
         Answer::CiphertextBlob => parsed.ciphertext_blob,
         Answer::Plaintext => parsed.plaintext,
     }
-    .ok_or_else(|| format!("{target} answered without {}", answer.field()))?;
-    decode_base64(encoded)
-        .ok_or_else(|| format!("{target} answered {} that is not base64", answer.field()))
+    .ok_or_else(|| malformed(format!("{target} answered without {}", answer.field())))?;
+    decode_base64(encoded).ok_or_else(|| {
+        malformed(format!(
+            "{target} answered {} that is not base64",
+            answer.field()
+        ))
+    })
 }
 
+/// A builder for on-demand credentials used on a provider given static ones.
+fn not_on_demand(provider: &str) -> Error {
+    Error::kms(
+        provider,
+        KmsErrorKind::Configuration,
+        "credentials endpoints apply only to on-demand credentials (`AwsKms::on_demand`)",
+    )
+}
+
+/// A failure to set the provider up (its HTTPS client).
 fn provider_error(provider: &str, message: impl Into<String>) -> Error {
-    Error::Kms {
-        provider: provider.to_owned(),
-        message: message.into(),
-    }
+    Error::kms(provider, KmsErrorKind::Configuration, message)
 }
 
 /// `{"KeyId":<arn>,"<field>":"<base64 of bytes>"}`, written once into a buffer of its
@@ -568,31 +769,10 @@ fn amz_date(now: bson::DateTime) -> String {
     format!("{digits}Z")
 }
 
-/// A transport error in words, naming what timed out or could not be reached.
-fn describe(error: &reqwest::Error, host: &str) -> String {
-    if error.is_timeout() {
-        format!("no answer from {host} in time")
-    } else if error.is_connect() {
-        format!("cannot connect to {host}: {}", source_chain(error))
-    } else {
-        format!("request to {host} failed: {}", source_chain(error))
-    }
-}
-
-fn source_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// AWS's error type and message, from its JSON error body, shortened: a hostile
-/// endpoint writes this text, and it ends up in an error message.
-fn aws_error(body: &[u8]) -> String {
+/// AWS's error type (`__type`, the code callers can match on) and the error text (type
+/// and message), from its JSON error body, shortened: a hostile endpoint writes this
+/// text, and it ends up in an error message.
+fn aws_error(body: &[u8]) -> (Option<String>, String) {
     #[derive(serde::Deserialize)]
     struct ErrorReply {
         #[serde(rename = "__type", default)]
@@ -607,7 +787,19 @@ fn aws_error(body: &[u8]) -> String {
         kind.as_deref().unwrap_or("unknown error"),
         message.as_deref().unwrap_or("")
     );
-    let text = text.trim();
+    // The code goes into a typed field: shortened too, and only if it looks like one.
+    let code = kind.filter(|kind| {
+        !kind.is_empty()
+            && kind.len() <= 128
+            && kind
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '#' | ':' | '-'))
+    });
+    (code, shorten(text.trim()))
+}
+
+/// `text`, cut to [`MAX_ERROR_TEXT`] characters.
+fn shorten(text: &str) -> String {
     match text.char_indices().nth(MAX_ERROR_TEXT) {
         Some((cut, _)) => format!("{}…", text.get(..cut).unwrap_or_default()),
         None => text.to_owned(),
@@ -653,11 +845,16 @@ mod tests {
     #[test]
     fn quotes_at_most_a_little_of_a_kms_error() {
         let long = format!(r#"{{"__type":"Bad","message":"{}"}}"#, "x".repeat(10_000));
-        assert!(aws_error(long.as_bytes()).chars().count() <= MAX_ERROR_TEXT + 1);
+        assert!(aws_error(long.as_bytes()).1.chars().count() <= MAX_ERROR_TEXT + 1);
         assert_eq!(
             aws_error(br#"{"__type":"NotFoundException","Message":"no key"}"#),
-            "NotFoundException no key"
+            (
+                Some("NotFoundException".to_owned()),
+                "NotFoundException no key".to_owned()
+            )
         );
-        assert_eq!(aws_error(b"garbage"), "unknown error");
+        assert_eq!(aws_error(b"garbage"), (None, "unknown error".to_owned()));
+        // A code that is not one is not offered as one.
+        assert_eq!(aws_error(br#"{"__type":"a b\nc"}"#).0, None);
     }
 }

@@ -14,12 +14,14 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 use zeroize::Zeroizing;
 
-use super::aws::endpoint::Endpoint;
+use super::aws::endpoint::Endpoint as HttpsEndpoint;
+use super::http::with_message;
 use super::{DEFAULT_KMS_TIMEOUT, TlsOptions};
 use crate::driver::trace::Operation as Trace;
+use crate::kms::kmip::ReplyError;
 use crate::kms::kmip::ttlv::{self, HEADER_LEN};
 use crate::kms::kmip::{self as messages, DEFAULT_PORT, IV_LEN, Operation, Reply, SECRET_DATA_LEN};
-use crate::kms::{BoxFuture, KmsProvider};
+use crate::kms::{BoxFuture, KmsErrorKind, KmsProvider};
 use crate::{DataKey, Error, LocalMasterKey, MasterKey, Result};
 
 /// The `kmip` KMS provider (or a named `kmip:<name>` one): data keys are protected by a
@@ -81,17 +83,47 @@ impl fmt::Debug for KmipKms {
     }
 }
 
-/// `host[:port]`, port 5696 (KMIP's) if omitted.
+/// A KMIP server's address, normalised (host in lower case, port explicit) so that
+/// equal endpoints compare equal.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Endpoint {
+    /// A DNS name, an IPv4 address or a bracketed IPv6 address.
+    host: String,
+    port: u16,
+}
+
+impl Endpoint {
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// `host[:port]`, port 5696 (KMIP's) if omitted; validated as the HTTPS providers'
+/// endpoints are (no scheme, user, path or anything else).
 fn parse_endpoint(text: &str) -> Option<Endpoint> {
     let has_port = match text.strip_prefix('[') {
         Some(rest) => rest.contains("]:"),
         None => text.contains(':'),
     };
-    if has_port {
-        Endpoint::parse(text)
+    let parsed = if has_port {
+        HttpsEndpoint::parse(text)
     } else {
-        Endpoint::parse(&format!("{text}:{DEFAULT_PORT}"))
-    }
+        HttpsEndpoint::parse(&format!("{text}:{DEFAULT_PORT}"))
+    }?;
+    let normalised = parsed.to_string();
+    let (host, port) = normalised.rsplit_once(':')?;
+    Some(Endpoint {
+        host: host.to_owned(),
+        port: port.parse().ok()?,
+    })
 }
 
 impl KmipKms {
@@ -139,14 +171,16 @@ impl KmipKms {
     }
 
     fn build(name: String, endpoint: &str, tls: &TlsOptions) -> Result<Self> {
-        let parsed = parse_endpoint(endpoint).ok_or_else(|| Error::Kms {
-            provider: name.clone(),
-            message: format!("`{endpoint}` is not an endpoint: expected host[:port]"),
+        let parsed = parse_endpoint(endpoint).ok_or_else(|| {
+            Error::kms(
+                &name,
+                KmsErrorKind::Configuration,
+                format!("`{endpoint}` is not an endpoint: expected host[:port]"),
+            )
         })?;
-        let config = tls.rustls_config().map_err(|message| Error::Kms {
-            provider: name.clone(),
-            message,
-        })?;
+        let config = tls
+            .rustls_config()
+            .map_err(|message| Error::kms(&name, KmsErrorKind::Configuration, message))?;
         Ok(Self {
             name,
             endpoint: parsed,
@@ -190,19 +224,36 @@ impl KmipKms {
     /// [`Error::Kms`] when `endpoint` is not `host[:port]`.
     pub fn with_allowed_endpoint(mut self, endpoint: &str) -> Result<Self> {
         let parsed = parse_endpoint(endpoint).ok_or_else(|| {
-            self.error(format!(
-                "`{endpoint}` is not an endpoint: expected host[:port]"
-            ))
+            self.error(
+                KmsErrorKind::Configuration,
+                format!("`{endpoint}` is not an endpoint: expected host[:port]"),
+            )
         })?;
         self.allowed_endpoints.insert(parsed);
         Ok(self)
     }
 
-    fn error(&self, message: impl Into<String>) -> Error {
-        Error::Kms {
-            provider: self.name.clone(),
-            message: message.into(),
-        }
+    fn error(&self, kind: KmsErrorKind, message: impl Into<String>) -> Error {
+        Error::kms(&self.name, kind, message)
+    }
+
+    /// A request this provider could not even write (an absurdly long key id).
+    fn unwritable(&self, message: String) -> Error {
+        self.error(KmsErrorKind::Configuration, message)
+    }
+
+    /// A reply that is malformed or reports a failure.
+    fn reply_error(&self, error: ReplyError, context: impl FnOnce(String) -> String) -> Error {
+        let kind = match &error {
+            ReplyError::Malformed(_) => KmsErrorKind::MalformedReply,
+            // Authentication Not Successful, Permission Denied.
+            ReplyError::Failed {
+                reason: Some(0x03 | 0x0c),
+                ..
+            } => KmsErrorKind::Credentials,
+            ReplyError::Failed { .. } => KmsErrorKind::Other,
+        };
+        self.error(kind, context(error.to_string()))
     }
 
     /// The key's fields, and where requests about data key `key_id` may go.
@@ -218,10 +269,13 @@ impl KmipKms {
             ..
         } = master_key
         else {
-            return Err(self.error(format!(
-                "the master key is for `{}`, not KMIP",
-                master_key.provider()
-            )));
+            return Err(self.error(
+                KmsErrorKind::Configuration,
+                format!(
+                    "the master key is for `{}`, not KMIP",
+                    master_key.provider()
+                ),
+            ));
         };
         let endpoint = match endpoint {
             None => self.endpoint.clone(),
@@ -248,7 +302,7 @@ impl KmipKms {
         what: &str,
         exchange: impl AsyncFnOnce(&mut Session<'_>) -> Result<T>,
     ) -> Result<T> {
-        let trace = Trace::kms_request(&self.name, what, endpoint.host(), endpoint.port());
+        let trace = Trace::kms_request(&self.name, what, endpoint.host(), endpoint.port(), 1);
         let result = trace
             .run(async {
                 match tokio::time::timeout(self.timeout, async {
@@ -261,11 +315,14 @@ impl KmipKms {
                 .await
                 {
                     Ok(result) => result,
-                    Err(_) => Err(self.error(format!(
-                        "no answer from {} in time ({:?}) for {what}",
-                        endpoint.authority(),
-                        self.timeout
-                    ))),
+                    Err(_) => Err(self.error(
+                        KmsErrorKind::TimedOut,
+                        format!(
+                            "no answer from {} in time ({:?}) for {what}",
+                            endpoint.authority(),
+                            self.timeout
+                        ),
+                    )),
                 }
             })
             .await;
@@ -280,16 +337,29 @@ impl KmipKms {
             .strip_prefix('[')
             .and_then(|host| host.strip_suffix(']'))
             .unwrap_or(host);
-        let server_name = ServerName::try_from(host.to_owned())
-            .map_err(|_| self.error(format!("`{host}` is not a TLS server name")))?;
+        let server_name = ServerName::try_from(host.to_owned()).map_err(|_| {
+            self.error(
+                KmsErrorKind::Configuration,
+                format!("`{host}` is not a TLS server name"),
+            )
+        })?;
         let tcp = TcpStream::connect((host, endpoint.port()))
             .await
-            .map_err(|error| self.error(format!("cannot connect to {authority}: {error}")))?;
+            .map_err(|error| {
+                self.error(
+                    KmsErrorKind::Unreachable,
+                    format!("cannot connect to {authority}"),
+                )
+                .with_kms_source(error)
+            })?;
         let stream = self
             .connector
             .connect(server_name, tcp)
             .await
-            .map_err(|error| self.error(format!("TLS with {authority} failed: {error}")))?;
+            .map_err(|error| {
+                self.error(KmsErrorKind::Tls, format!("TLS with {authority} failed"))
+                    .with_kms_source(error)
+            })?;
         Ok(Session {
             kms: self,
             authority,
@@ -305,29 +375,30 @@ impl KmipKms {
             let secret = LocalMasterKey::generate_bytes()?;
             (messages::register_secret_data(&secret), Operation::Register)
         };
-        let request = request.map_err(|message| self.error(message))?;
+        let request = request.map_err(|message| self.unwritable(message))?;
         let uid = session
             .call(&request, operation)
             .await?
             .unique_identifier()
-            .map_err(|error| self.error(error.to_string()))?;
-        let activate = messages::activate(&uid).map_err(|message| self.error(message))?;
+            .map_err(|error| session.reply_error(error, operation))?;
+        let activate = messages::activate(&uid).map_err(|message| self.unwritable(message))?;
         session.call(&activate, Operation::Activate).await?;
         Ok(uid)
     }
 
     /// The 96-byte secret `uid`, as a local master key.
     async fn secret(&self, session: &mut Session<'_>, uid: &str) -> Result<LocalMasterKey> {
-        let request = messages::get(uid).map_err(|message| self.error(message))?;
+        let request = messages::get(uid).map_err(|message| self.unwritable(message))?;
         let reply = session.call(&request, Operation::Get).await?;
         let secret = reply
             .secret_data()
-            .map_err(|error| self.error(error.to_string()))?;
+            .map_err(|error| session.reply_error(error, Operation::Get))?;
         LocalMasterKey::from_bytes(secret)
     }
 
     fn key_id<'k>(&self, kmip_id: Option<&'k str>) -> Result<&'k str> {
-        kmip_id.ok_or_else(|| self.error("the master key has no keyId"))
+        kmip_id
+            .ok_or_else(|| self.error(KmsErrorKind::Configuration, "the master key has no keyId"))
     }
 }
 
@@ -341,36 +412,34 @@ struct Session<'a> {
 impl Session<'_> {
     /// Sends one request and reads its reply: a header announcing at most 64 KiB, then
     /// exactly that much, into one buffer allocated once and zeroized on drop.
+    /// `error` in a reply from this session's server to `operation`.
+    fn reply_error(&self, error: ReplyError, operation: Operation) -> Error {
+        self.kms.reply_error(error, |message| {
+            format!("KMIP {} at {}: {message}", operation.name(), self.authority)
+        })
+    }
+
     async fn call(&mut self, request: &[u8], operation: Operation) -> Result<Reply> {
         let failed = |error: std::io::Error| {
-            self.kms.error(format!(
-                "KMIP {} with {} failed: {error}",
-                operation.name(),
-                self.authority
-            ))
+            self.kms
+                .error(
+                    KmsErrorKind::Unreachable,
+                    format!("KMIP {} with {} failed", operation.name(), self.authority),
+                )
+                .with_kms_source(error)
         };
         self.stream.write_all(request).await.map_err(failed)?;
         self.stream.flush().await.map_err(failed)?;
         let mut header = [0_u8; HEADER_LEN];
         self.stream.read_exact(&mut header).await.map_err(failed)?;
         let len = ttlv::message_len(&header).map_err(|error| {
-            self.kms.error(format!(
-                "malformed KMIP reply from {} to {}: {error}",
-                self.authority,
-                operation.name()
-            ))
+            self.reply_error(ReplyError::Malformed(error.to_string()), operation)
         })?;
         let mut message = Zeroizing::new(vec![0_u8; len]);
         let (head, body) = message.split_at_mut(HEADER_LEN.min(len));
         head.copy_from_slice(header.get(..head.len()).unwrap_or_default());
         self.stream.read_exact(body).await.map_err(failed)?;
-        Reply::parse(&message, operation).map_err(|error| {
-            self.kms.error(format!(
-                "KMIP {} at {}: {error}",
-                operation.name(),
-                self.authority
-            ))
-        })
+        Reply::parse(&message, operation).map_err(|error| self.reply_error(error, operation))
     }
 }
 
@@ -414,10 +483,10 @@ impl KmsProvider for KmipKms {
             let uid = self.key_id(kmip_id)?;
             if delegated {
                 let request = messages::encrypt(uid, key.material())
-                    .map_err(|message| self.error(message))?;
+                    .map_err(|message| self.unwritable(message))?;
                 self.session(&endpoint, "KMIP Encrypt", async |session| {
                     let reply = session.call(&request, Operation::Encrypt).await?;
-                    let invalid = |error: messages::ReplyError| self.error(error.to_string());
+                    let invalid = |error| session.reply_error(error, Operation::Encrypt);
                     let iv = reply.iv().map_err(invalid)?;
                     let data = reply.data().map_err(invalid)?;
                     // libmongocrypt's keyMaterial: the IV, then the ciphertext.
@@ -451,12 +520,10 @@ impl KmsProvider for KmipKms {
                 key_id,
                 provider: self.name.clone(),
             };
-            let context = |error: Error| match error {
-                Error::Kms { provider, message } => Error::Kms {
-                    provider,
-                    message: format!("cannot unwrap data key {key_id}: {message}"),
-                },
-                other => other,
+            let context = |error: Error| {
+                with_message(error, |message| {
+                    format!("cannot unwrap data key {key_id}: {message}")
+                })
             };
             if delegated {
                 let (iv, ciphertext) = key_material
@@ -464,13 +531,13 @@ impl KmsProvider for KmipKms {
                     .filter(|(_, ciphertext)| !ciphertext.is_empty())
                     .ok_or_else(unwrap_failed)?;
                 let request = messages::decrypt(uid, ciphertext, iv)
-                    .map_err(|message| self.error(message))?;
+                    .map_err(|message| self.unwritable(message))?;
                 let plaintext = self
                     .session(&endpoint, "KMIP Decrypt", async |session| {
                         let reply = session.call(&request, Operation::Decrypt).await?;
                         let data = reply
                             .data()
-                            .map_err(|error| self.error(error.to_string()))?;
+                            .map_err(|error| session.reply_error(error, Operation::Decrypt))?;
                         Ok(Zeroizing::new(data.to_vec()))
                     })
                     .await
@@ -540,7 +607,10 @@ mod tests {
             .with_endpoint("127.0.0.1:10");
         assert!(matches!(
             kmip.wrap(&allowed, &key).await.unwrap_err(),
-            Error::Kms { .. }
+            Error::Kms {
+                kind: KmsErrorKind::Unreachable,
+                ..
+            }
         ));
     }
 

@@ -143,7 +143,7 @@ impl TlsOptions {
 
     /// A rustls client configuration with these settings, for protocols other than
     /// HTTPS (KMIP): the web roots and the extra CAs, and the client certificate if any.
-    pub(crate) fn rustls_config(&self) -> Result<tokio_rustls::rustls::ClientConfig, String> {
+    pub(crate) fn rustls_config(&self) -> Result<rustls::ClientConfig, String> {
         use tokio_rustls::rustls::pki_types::{
             CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer,
             PrivateSec1KeyDer,
