@@ -675,6 +675,20 @@ mod tests {
     }
 
     #[test]
+    fn never_panics_on_random_input() {
+        let mut bytes = [0_u8; 4096];
+        for round in 0..200 {
+            getrandom::fill(&mut bytes).unwrap();
+            // A plausible header now and then, so that decoding goes deeper.
+            if round % 2 == 0 {
+                bytes[..4].copy_from_slice(&[0x42, 0x00, 0x7b, 0x01]);
+            }
+            let len = usize::from(bytes[4]) * 16;
+            let _ = decode(&bytes[..len]);
+        }
+    }
+
+    #[test]
     fn never_panics_on_truncations_or_bit_flips() {
         let (_, example) = spec_examples().pop().unwrap();
         let bytes = hex(example);
