@@ -97,6 +97,34 @@ pub struct Connection {
     /// talking to Azure Key Vault and the identity platform.
     #[arg(long, value_name = "FILE", global = true)]
     pub azure_ca_file: Option<PathBuf>,
+
+    /// The KMIP server of the kmip provider (`host[:port]`, port 5696 by default),
+    /// reached over mutual TLS with `--kmip-ca-file` and `--kmip-cert-file`.
+    #[arg(long, value_name = "HOST[:PORT]", global = true)]
+    pub kmip_endpoint: Option<String>,
+
+    /// A PEM file of the CA certificates of the KMIP server, trusted besides the web roots.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub kmip_ca_file: Option<PathBuf>,
+
+    /// The client certificate presented to the KMIP server: a PEM file with the
+    /// certificate chain and, unless `--kmip-key-file` is given, its private key.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub kmip_cert_file: Option<PathBuf>,
+
+    /// The private key (PEM) of `--kmip-cert-file`, when that file holds none.
+    #[arg(long, value_name = "FILE", global = true, requires = "kmip_cert_file")]
+    pub kmip_key_file: Option<PathBuf>,
+
+    /// The KMIP key (its Unique Identifier) of new kmip master keys; by default a new one
+    /// is registered on the server for each data key.
+    #[arg(long, value_name = "ID", global = true)]
+    pub kmip_key_id: Option<String>,
+
+    /// New kmip master keys are delegated: the server encrypts and decrypts data keys
+    /// with an AES key that never leaves it (libmongocrypt 1.9+'s `delegated`).
+    #[arg(long, global = true)]
+    pub kmip_delegated: bool,
 }
 
 /// The subcommands.
@@ -289,6 +317,8 @@ pub enum Provider {
     Aws,
     /// An Azure Key Vault key (`--azure-key-name`).
     Azure,
+    /// A key on a KMIP server (`--kmip-endpoint`, `--kmip-key-id`, `--kmip-delegated`).
+    Kmip,
 }
 
 /// The encryption algorithm, as typed on the command line.

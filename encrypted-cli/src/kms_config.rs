@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use encrypted::kms::{
-    AwsCredentials, AwsKms, AzureCredentials, AzureKms, KmsProviders, LocalKms, TlsOptions,
+    AwsCredentials, AwsKms, AzureCredentials, AzureKms, KmipKms, KmsProviders, LocalKms,
+    TlsOptions,
 };
 use encrypted::{LocalMasterKeyFormat, MasterKey};
 
@@ -24,6 +25,18 @@ pub struct KmsConfig {
     azure_identity_platform_endpoint: Option<String>,
     azure_managed_identity: bool,
     azure_ca_file: Option<PathBuf>,
+    kmip: KmipConfig,
+}
+
+/// The kmip provider's options.
+#[derive(Debug)]
+struct KmipConfig {
+    endpoint: Option<String>,
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    key_id: Option<String>,
+    delegated: bool,
 }
 
 impl KmsConfig {
@@ -39,6 +52,14 @@ impl KmsConfig {
             azure_identity_platform_endpoint: connection.azure_identity_platform_endpoint.clone(),
             azure_managed_identity: connection.azure_managed_identity,
             azure_ca_file: connection.azure_ca_file.clone(),
+            kmip: KmipConfig {
+                endpoint: connection.kmip_endpoint.clone(),
+                ca_file: connection.kmip_ca_file.clone(),
+                cert_file: connection.kmip_cert_file.clone(),
+                key_file: connection.kmip_key_file.clone(),
+                key_id: connection.kmip_key_id.clone(),
+                delegated: connection.kmip_delegated,
+            },
         }
     }
 
@@ -72,6 +93,9 @@ impl KmsConfig {
         }
         if let Some(credentials) = self.azure_credentials() {
             providers = providers.with(self.azure(credentials)?);
+        }
+        if let Some(kmip) = self.kmip.provider()? {
+            providers = providers.with(kmip);
         }
         Ok(providers)
     }
@@ -135,6 +159,18 @@ impl KmsConfig {
                 let master_key = MasterKey::azure(endpoint, name);
                 Ok(match version {
                     Some(version) => master_key.with_key_version(version),
+                    None => master_key,
+                })
+            }
+            Provider::Kmip => {
+                if self.kmip.endpoint.is_none() {
+                    return Err(Failure::new(
+                        "the kmip provider needs a server: pass --kmip-endpoint HOST[:PORT]",
+                    ));
+                }
+                let master_key = MasterKey::kmip().with_delegated(self.kmip.delegated);
+                Ok(match &self.kmip.key_id {
+                    Some(key_id) => master_key.with_key_id(key_id),
                     None => master_key,
                 })
             }
@@ -217,6 +253,42 @@ impl KmsConfig {
                     .with_context(|| format!("cannot use the AWS CA file {}", path.display()))
             }
         }
+    }
+}
+
+impl KmipConfig {
+    /// The `kmip` provider, when `--kmip-endpoint` is given.
+    fn provider(&self) -> Result<Option<KmipKms>, Failure> {
+        let Some(endpoint) = &self.endpoint else {
+            return Ok(None);
+        };
+        let read = |path: &Path, what: &str| {
+            std::fs::read(path)
+                .with_context(|| format!("cannot read the KMIP {what} {}", path.display()))
+        };
+        let mut tls = TlsOptions::new();
+        if let Some(path) = &self.ca_file {
+            tls = tls
+                .with_ca_pem(read(path, "CA file")?)
+                .with_context(|| format!("cannot use the KMIP CA file {}", path.display()))?;
+        }
+        if let Some(path) = &self.cert_file {
+            let mut identity = encrypted::zeroize::Zeroizing::new(read(path, "certificate file")?);
+            if let Some(key) = &self.key_file {
+                let key = encrypted::zeroize::Zeroizing::new(read(key, "key file")?);
+                identity.reserve(key.len() + 1);
+                identity.push(b'\n');
+                identity.extend_from_slice(&key);
+            }
+            tls = tls
+                .with_client_identity_pem(std::mem::take(&mut *identity))
+                .with_context(|| {
+                    format!("cannot use the KMIP client certificate {}", path.display())
+                })?;
+        }
+        KmipKms::new(endpoint, tls)
+            .map(Some)
+            .with_context(|| format!("cannot use the KMIP endpoint `{endpoint}`"))
     }
 }
 

@@ -85,6 +85,19 @@ pub fn details(key: &KeyDocument) -> String {
             lines.push(format!("azure key version: {version}"));
         }
     }
+    if let MasterKey::Kmip {
+        key_id,
+        endpoint,
+        delegated,
+        ..
+    } = &key.master_key
+    {
+        lines.push(format!("kmip key id: {}", key_id.as_deref().unwrap_or("-")));
+        if let Some(endpoint) = endpoint {
+            lines.push(format!("kmip endpoint: {endpoint}"));
+        }
+        lines.push(format!("delegated:   {delegated}"));
+    }
     lines.extend([
         format!("created:     {}", date(key.creation_date)),
         format!("updated:     {}", date(key.update_date)),

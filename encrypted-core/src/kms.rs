@@ -6,6 +6,7 @@
 //! implementations of the trait without touching the code that calls them.
 
 mod error_kind;
+pub(crate) mod kmip;
 mod local;
 mod provider;
 mod providers;
@@ -18,6 +19,6 @@ pub use providers::KmsProviders;
 // AWS KMS talks HTTPS: it is part of the driver layer (`src/driver/kms/`).
 #[cfg(feature = "driver")]
 pub use crate::driver::kms::{
-    AwsCredentials, AwsKms, AzureCredentials, AzureKms, DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES,
-    TlsOptions,
+    AwsCredentials, AwsKms, AzureCredentials, AzureKms, DEFAULT_KMS_TIMEOUT, KmipKms,
+    MAX_KMS_REPLY_BYTES, TlsOptions,
 };

@@ -49,7 +49,21 @@ pub enum MasterKey {
         /// A version of the key; its current version if `None`.
         key_version: Option<String>,
     },
-    /// A provider this crate does not implement yet (azure, gcp, kmip): kept as written
+    /// A key on a KMIP server (`kmip`, `kmip:<name>`). Without `key_id`, creating a data
+    /// key registers a new one on the server; `delegated` has the server encrypt and
+    /// decrypt the data key instead of handing out the key.
+    #[non_exhaustive]
+    Kmip {
+        /// The provider's name after `kmip:`, if any.
+        name: Option<String>,
+        /// The KMIP Unique Identifier of the key; set when the data key is created.
+        key_id: Option<String>,
+        /// Another endpoint than the provider's (`host[:port]`).
+        endpoint: Option<String>,
+        /// Whether the server encrypts and decrypts (KMIP `Encrypt`/`Decrypt`).
+        delegated: bool,
+    },
+    /// A provider this crate does not implement yet (gcp): kept as written
     /// so that listing or copying such a key loses nothing.
     #[non_exhaustive]
     Unsupported {
@@ -121,11 +135,67 @@ impl MasterKey {
         self
     }
 
-    /// Sets the endpoint (`host[:port]`) of an AWS key; other master keys are returned
+    /// A key on the `kmip` provider's KMIP server: a new one is registered when a data
+    /// key is created, unless [`with_key_id`](Self::with_key_id) names one.
+    ///
+    /// ```
+    /// use encrypted_core::MasterKey;
+    ///
+    /// let kmip = MasterKey::kmip().with_key_id("39").with_delegated(true);
+    /// assert_eq!(kmip.provider(), "kmip");
+    /// assert_eq!(
+    ///     kmip.to_document(),
+    ///     bson::doc! { "provider": "kmip", "delegated": true, "keyId": "39" }
+    /// );
+    /// ```
+    pub fn kmip() -> Self {
+        Self::Kmip {
+            name: None,
+            key_id: None,
+            endpoint: None,
+            delegated: false,
+        }
+    }
+
+    /// Sets the KMIP Unique Identifier of a KMIP key; other master keys are returned
     /// unchanged.
+    ///
+    /// ```
+    /// use encrypted_core::MasterKey;
+    ///
+    /// let existing = MasterKey::kmip().with_key_id("39");
+    /// assert_eq!(existing.to_document(), bson::doc! { "provider": "kmip", "keyId": "39" });
+    /// ```
+    #[must_use]
+    pub fn with_key_id(mut self, new_key_id: impl Into<String>) -> Self {
+        if let Self::Kmip { key_id, .. } = &mut self {
+            *key_id = Some(new_key_id.into());
+        }
+        self
+    }
+
+    /// Makes a KMIP key delegated (the server encrypts and decrypts data keys, as
+    /// libmongocrypt 1.9+ does) or not; other master keys are returned unchanged.
+    ///
+    /// ```
+    /// use encrypted_core::MasterKey;
+    ///
+    /// let delegated = MasterKey::kmip().with_delegated(true);
+    /// assert_eq!(delegated.to_document(), bson::doc! { "provider": "kmip", "delegated": true });
+    /// ```
+    #[must_use]
+    pub fn with_delegated(mut self, new_delegated: bool) -> Self {
+        if let Self::Kmip { delegated, .. } = &mut self {
+            *delegated = new_delegated;
+        }
+        self
+    }
+
+    /// Sets the endpoint (`host[:port]`) of an AWS or KMIP key; other master keys are
+    /// returned unchanged.
     #[must_use]
     pub fn with_endpoint(mut self, new_endpoint: impl Into<String>) -> Self {
-        if let Self::Aws { endpoint, .. } = &mut self {
+        if let Self::Aws { endpoint, .. } | Self::Kmip { endpoint, .. } = &mut self {
             *endpoint = Some(new_endpoint.into());
         }
         self
@@ -135,7 +205,10 @@ impl MasterKey {
     /// is returned unchanged.
     #[must_use]
     pub fn with_provider_name(mut self, new_name: impl Into<String>) -> Self {
-        if let Self::Local { name } | Self::Aws { name, .. } | Self::Azure { name, .. } = &mut self
+        if let Self::Local { name }
+        | Self::Aws { name, .. }
+        | Self::Azure { name, .. }
+        | Self::Kmip { name, .. } = &mut self
         {
             *name = Some(new_name.into());
         }
@@ -148,6 +221,7 @@ impl MasterKey {
             Self::Local { name } => ("local", name),
             Self::Aws { name, .. } => ("aws", name),
             Self::Azure { name, .. } => ("azure", name),
+            Self::Kmip { name, .. } => ("kmip", name),
             Self::Unsupported { provider, .. } => return provider.clone(),
         };
         match name {
@@ -186,6 +260,25 @@ impl MasterKey {
                 };
                 if let Some(version) = key_version {
                     document.insert("keyVersion", version);
+                }
+                document
+            }
+            Self::Kmip {
+                key_id,
+                endpoint,
+                delegated,
+                ..
+            } => {
+                // libmongocrypt's order (_mongocrypt_kek_append): `delegated` only when set.
+                let mut document = doc! { "provider": self.provider() };
+                if let Some(endpoint) = endpoint {
+                    document.insert("endpoint", endpoint);
+                }
+                if *delegated {
+                    document.insert("delegated", true);
+                }
+                if let Some(key_id) = key_id {
+                    document.insert("keyId", key_id);
                 }
                 document
             }
@@ -235,6 +328,32 @@ impl MasterKey {
                     Some(_) => Some(string("keyVersion", "masterKey.keyVersion")?),
                 },
             },
+            "kmip" => {
+                if let Some(field) = document.keys().find(|field| {
+                    !["provider", "keyId", "endpoint", "delegated"].contains(&field.as_str())
+                }) {
+                    return Err((
+                        "masterKey",
+                        format!("has a field `{field}` a kmip key has not"),
+                    ));
+                }
+                let optional = |field: &'static str, path: &'static str| match document.get(field) {
+                    None => Ok(None),
+                    Some(_) => string(field, path).map(Some),
+                };
+                Self::Kmip {
+                    name,
+                    key_id: optional("keyId", "masterKey.keyId")?,
+                    endpoint: optional("endpoint", "masterKey.endpoint")?,
+                    delegated: match document.get("delegated") {
+                        None => false,
+                        Some(bson::Bson::Boolean(delegated)) => *delegated,
+                        Some(_) => {
+                            return Err(("masterKey.delegated", "must be a boolean".to_owned()));
+                        }
+                    },
+                }
+            }
             _ => Self::Unsupported {
                 provider: provider.to_owned(),
                 document: document.clone(),
@@ -272,6 +391,8 @@ mod tests {
             doc! { "provider": "aws:prod", "region": "eu-west-1", "key": "arn" },
             doc! { "provider": "azure", "keyVaultEndpoint": "kv.vault.azure.net", "keyName": "k" },
             doc! { "provider": "azure:prod", "keyVaultEndpoint": "kv.vault.azure.net:8443", "keyName": "k", "keyVersion": "v1" },
+            doc! { "provider": "kmip", "keyId": "1" },
+            doc! { "provider": "kmip:hsm", "endpoint": "127.0.0.1:5696", "delegated": true, "keyId": "2" },
             doc! { "provider": "gcp", "projectId": "p", "location": "l", "keyRing": "r", "keyName": "n" },
         ] {
             let parsed = MasterKey::from_document(&document).unwrap();
@@ -300,6 +421,37 @@ mod tests {
                 named_provider("aws", bad),
                 Err(crate::Error::InvalidProviderName { .. })
             ));
+        }
+    }
+
+    #[test]
+    fn writes_kmip_keys_in_libmongocrypts_field_order() {
+        let key = MasterKey::kmip()
+            .with_provider_name("hsm")
+            .with_key_id("7")
+            .with_delegated(true)
+            .with_endpoint("kmip.example:5696");
+        let fields: Vec<_> = key.to_document().keys().cloned().collect();
+        assert_eq!(fields, ["provider", "endpoint", "delegated", "keyId"]);
+        assert_eq!(key.provider(), "kmip:hsm");
+        // `delegated: false` is not written, as libmongocrypt does not.
+        let parsed = MasterKey::from_document(
+            &doc! { "provider": "kmip", "keyId": "1", "delegated": false },
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.to_document(),
+            doc! { "provider": "kmip", "keyId": "1" }
+        );
+        for (bad, field) in [
+            (doc! { "provider": "kmip", "keyId": 1 }, "masterKey.keyId"),
+            (
+                doc! { "provider": "kmip", "delegated": "yes" },
+                "masterKey.delegated",
+            ),
+            (doc! { "provider": "kmip", "region": "r" }, "masterKey"),
+        ] {
+            assert_eq!(MasterKey::from_document(&bad).unwrap_err().0, field);
         }
     }
 

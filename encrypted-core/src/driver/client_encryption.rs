@@ -396,13 +396,24 @@ impl ClientEncryption {
         key
     }
 
-    /// `key` wrapped by `master_key` (its `keyMaterial`), through its provider.
-    async fn wrap_key(&self, master_key: &MasterKey, key: &DataKey) -> Result<Vec<u8>> {
+    /// `key` wrapped by `master_key` (its `keyMaterial`), through its provider, and the
+    /// master key to record (completed by the provider: a KMIP key's id).
+    async fn wrap_key(
+        &self,
+        master_key: &MasterKey,
+        key: &DataKey,
+    ) -> Result<(Vec<u8>, MasterKey)> {
         let provider = self.inner.kms.get(&master_key.provider())?;
         let call = Operation::kms(provider.name(), "wrap", key.id());
-        let material = call.run(provider.wrap(master_key, key)).await;
-        call.done(&material, None);
-        material
+        let wrapped = call
+            .run(async {
+                let master_key = provider.complete_master_key(master_key, key.id()).await?;
+                let material = provider.wrap(&master_key, key).await?;
+                Ok((material, master_key))
+            })
+            .await;
+        call.done(&wrapped, None);
+        wrapped
     }
 
     /// The one key document with this alternate name, read in one `find`; more than one

@@ -4,8 +4,10 @@
 pub(crate) mod aws;
 mod azure;
 pub(crate) mod http;
+mod kmip;
 mod tls;
 
 pub use aws::{AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES};
 pub use azure::{AzureCredentials, AzureKms};
+pub use kmip::KmipKms;
 pub use tls::TlsOptions;

@@ -40,6 +40,33 @@ pub trait KmsProvider: Send + Sync + std::fmt::Debug {
         key: &'a DataKey,
     ) -> BoxFuture<'a, Result<Vec<u8>>>;
 
+    /// The master key the data key `key_id` is wrapped with and recorded under,
+    /// completed from the one asked for: a KMIP provider registers a key on its server
+    /// when `master_key` names none, and returns `master_key` with that key's id. Called
+    /// once per data key created or rewrapped, before [`wrap`](Self::wrap). By default,
+    /// `master_key` unchanged.
+    ///
+    /// ```
+    /// use encrypted_core::kms::{KmsProvider, LocalKms};
+    /// use encrypted_core::{LocalMasterKey, MasterKey};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> encrypted_core::Result<()> {
+    /// let kms = LocalKms::new(LocalMasterKey::generate()?);
+    /// let completed = kms.complete_master_key(&MasterKey::local(), bson::Uuid::new()).await?;
+    /// assert_eq!(completed, MasterKey::local());
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn complete_master_key<'a>(
+        &'a self,
+        master_key: &'a MasterKey,
+        key_id: Uuid,
+    ) -> BoxFuture<'a, Result<MasterKey>> {
+        let _ = key_id;
+        Box::pin(async move { Ok(master_key.clone()) })
+    }
+
     /// Unwraps the `keyMaterial` of data key `key_id`.
     fn unwrap<'a>(
         &'a self,

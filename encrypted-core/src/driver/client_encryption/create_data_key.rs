@@ -101,8 +101,8 @@ impl<'a> CreateDataKey<'a> {
                 return Err(Error::DuplicateKeyAltName { name: name.clone() });
             }
         }
-        let key_material = self.encryption.wrap_key(&self.master_key, &key).await?;
-        let document = KeyDocument::new(id, key_material, self.master_key.clone())
+        let (key_material, master_key) = self.encryption.wrap_key(&self.master_key, &key).await?;
+        let document = KeyDocument::new(id, key_material, master_key)
             .with_key_alt_names(self.key_alt_names.clone())
             .to_document();
         inner

@@ -296,7 +296,7 @@ impl ClientEncryption {
     /// this update won.
     async fn rewrap_one(&self, old: &KeyDocument, master_key: &MasterKey) -> Result<bool> {
         let key = self.unwrap_key(old).await?;
-        let key_material = self.wrap_key(master_key, &key).await?;
+        let (key_material, master_key) = self.wrap_key(master_key, &key).await?;
         let update = self
             .inner
             .key_vault

@@ -1,7 +1,7 @@
 //! The `aws` provider: AWS KMS `Encrypt`/`Decrypt` over HTTPS, signed with SigV4.
 
 mod credentials;
-pub(super) mod endpoint;
+pub(crate) mod endpoint;
 mod sigv4;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -141,6 +141,51 @@ impl TlsOptions {
         Ok(self)
     }
 
+    /// A rustls client configuration with these settings, for protocols other than
+    /// HTTPS (KMIP): the web roots and the extra CAs, and the client certificate if any.
+    pub(crate) fn rustls_config(&self) -> Result<rustls::ClientConfig, String> {
+        use tokio_rustls::rustls::pki_types::{
+            CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer,
+            PrivateSec1KeyDer,
+        };
+        use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto};
+
+        let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for der in &self.ca_certificates {
+            roots
+                .add(CertificateDer::from(der.clone()))
+                .map_err(|error| format!("a CA certificate is not usable: {error}"))?;
+        }
+        let builder = ClientConfig::builder_with_provider(std::sync::Arc::new(
+            crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| format!("cannot configure TLS: {error}"))?
+        .with_root_certificates(roots);
+        let Some(pem) = &self.client_identity_pem else {
+            return Ok(builder.with_no_client_auth());
+        };
+        let sections = pem::sections(pem)
+            .map_err(|reason| format!("the client certificate PEM does not parse: {reason}"))?;
+        let mut chain = Vec::new();
+        let mut key = None;
+        for section in sections {
+            // `with_client_identity_pem` checked the labels: certificates and one key.
+            let der = section.der.to_vec();
+            match section.label.as_str() {
+                "CERTIFICATE" => chain.push(CertificateDer::from(der)),
+                "PRIVATE KEY" => key = Some(PrivateKeyDer::from(PrivatePkcs8KeyDer::from(der))),
+                "RSA PRIVATE KEY" => key = Some(PrivateKeyDer::from(PrivatePkcs1KeyDer::from(der))),
+                "EC PRIVATE KEY" => key = Some(PrivateKeyDer::from(PrivateSec1KeyDer::from(der))),
+                _ => {}
+            }
+        }
+        let key = key.ok_or("the client certificate PEM holds no private key")?;
+        builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|error| format!("the client certificate is not usable: {error}"))
+    }
+
     /// An HTTPS client with these settings and this timeout, which covers the whole
     /// request: connection, TLS handshake, sending, and reading the complete answer.
     /// Redirects are not followed (they would take the signed request elsewhere).
