@@ -3,8 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use encrypted::kms::{
-    AwsCredentials, AwsKms, AzureCredentials, AzureKms, KmipKms, KmsProviders, LocalKms,
-    TlsOptions,
+    AwsCredentials, AwsKms, AzureCredentials, AzureKms, KmipKms, KmsProviders, LocalKms, TlsOptions,
 };
 use encrypted::{LocalMasterKeyFormat, MasterKey};
 
