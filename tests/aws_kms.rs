@@ -55,7 +55,9 @@ fn master_key() -> MasterKey {
 
 fn kms_message(result: encrypted::Result<impl std::fmt::Debug>) -> String {
     match result {
-        Err(Error::Kms { provider, message }) => {
+        Err(Error::Kms {
+            provider, message, ..
+        }) => {
             assert_eq!(provider, "aws");
             message
         }

@@ -540,10 +540,11 @@ impl KmsProvider for FailingAfter {
         let left = self.wraps_left.load(Ordering::SeqCst);
         if left == 0 {
             return Box::pin(async {
-                Err(Error::Kms {
-                    provider: "local:hsm".into(),
-                    message: "connection refused".into(),
-                })
+                Err(Error::kms(
+                    "local:hsm",
+                    encrypted::kms::KmsErrorKind::Unreachable,
+                    "connection refused",
+                ))
             });
         }
         self.wraps_left.store(left - 1, Ordering::SeqCst);

@@ -192,7 +192,9 @@ async fn finding_2_only_the_application_allows_other_endpoints() {
             .unwrap()
             .with_allowed_endpoint(bad)
         {
-            Err(Error::Kms { provider, message }) => {
+            Err(Error::Kms {
+                provider, message, ..
+            }) => {
                 assert_eq!(provider, "aws");
                 assert!(message.contains(bad), "{message}");
             }
@@ -407,7 +409,9 @@ async fn unwrap_through(kms: &AwsKms, endpoint: &str) -> (String, Duration) {
     let result = kms.unwrap(&master_key, Uuid::new(), &[1; 184]).await;
     let elapsed = started.elapsed();
     match result {
-        Err(Error::Kms { provider, message }) => {
+        Err(Error::Kms {
+            provider, message, ..
+        }) => {
             assert_eq!(provider, "aws");
             (message, elapsed)
         }

@@ -169,13 +169,22 @@ pub enum Error {
     },
 
     /// A KMS provider could not wrap or unwrap a key: unreachable, timed out, or it
-    /// refused the request.
+    /// refused the request. `kind` says which, for retry and alerting policy; the
+    /// underlying error (a network error, say), if any, is the
+    /// [`source`](std::error::Error::source). Build one with [`Error::kms`].
     #[error("KMS provider `{provider}` failed: {message}")]
+    #[non_exhaustive]
     Kms {
         /// The provider (`aws`, `local:name`, …).
         provider: String,
-        /// What went wrong, without key bytes.
+        /// What kind of failure it is.
+        kind: crate::kms::KmsErrorKind,
+        /// What went wrong, without key bytes or credentials (and without repeating
+        /// the source).
         message: String,
+        /// The error that caused it, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
 
     /// A master key names a KMS endpoint that the provider is not allowed to reach:
@@ -487,6 +496,65 @@ fn unsupported_operator_message(operator: &str, path: &str) -> String {
 
 fn key_id_context(key_id: Option<&bson::Uuid>) -> String {
     key_id.map_or_else(String::new, |id| format!(" {id}"))
+}
+
+impl Error {
+    /// An [`Error::Kms`] of `provider` (`aws`, `azure:name`, a custom provider's name),
+    /// without a source. The message must not hold key bytes or credentials.
+    ///
+    /// ```
+    /// use encrypted_core::Error;
+    /// use encrypted_core::kms::KmsErrorKind;
+    ///
+    /// let error = Error::kms("my_hsm", KmsErrorKind::Unreachable, "the HSM is offline");
+    /// assert_eq!(error.to_string(), "KMS provider `my_hsm` failed: the HSM is offline");
+    /// ```
+    pub fn kms(
+        provider: impl Into<String>,
+        kind: crate::kms::KmsErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Kms {
+            provider: provider.into(),
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// This [`Error::Kms`] with `source` as its cause (any other variant is returned
+    /// unchanged). The message should say only what the source does not.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use encrypted_core::Error;
+    /// use encrypted_core::kms::KmsErrorKind;
+    ///
+    /// let cause = std::io::Error::other("connection reset");
+    /// let error = Error::kms("my_hsm", KmsErrorKind::Unreachable, "cannot reach the HSM")
+    ///     .with_kms_source(cause);
+    /// assert_eq!(error.source().unwrap().to_string(), "connection reset");
+    /// ```
+    #[must_use]
+    pub fn with_kms_source(
+        self,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        match self {
+            Self::Kms {
+                provider,
+                kind,
+                message,
+                ..
+            } => Self::Kms {
+                provider,
+                kind,
+                message,
+                source: Some(cause.into()),
+            },
+            other => other,
+        }
+    }
 }
 
 /// The result type of this crate.

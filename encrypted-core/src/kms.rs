@@ -5,10 +5,12 @@
 //! built-in providers are [`LocalKms`] and [`AwsKms`]; new ones (Azure, GCP, KMIP) are added as
 //! implementations of the trait without touching the code that calls them.
 
+mod error_kind;
 mod local;
 mod provider;
 mod providers;
 
+pub use error_kind::KmsErrorKind;
 pub use local::LocalKms;
 pub use provider::{BoxFuture, KmsProvider};
 pub use providers::KmsProviders;

@@ -165,10 +165,8 @@ pub mod __fuzz {
             ("TrentService.Decrypt", Answer::Plaintext),
         ]
         .map(|(target, answer)| {
-            parse_reply(status, body, target, answer).map_err(|message| crate::Error::Kms {
-                provider: "aws".to_owned(),
-                message,
-            })
+            parse_reply(status, body, target, answer)
+                .map_err(|failure| failure.into_error("aws", status))
         })
     }
 }

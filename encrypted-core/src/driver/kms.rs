@@ -2,6 +2,7 @@
 //! [`crate::kms`] next to the providers of the core.
 
 pub(crate) mod aws;
+pub(crate) mod http;
 mod tls;
 
 pub use aws::{AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES};

@@ -130,7 +130,14 @@ impl Operation {
     }
 
     /// One HTTPS request of a KMS provider (inside its [`Operation::kms`] span).
-    pub(crate) fn kms_request(provider: &str, target: &str, host: &str, port: u16) -> Self {
+    /// `attempt` counts from 1; a retried request has one span per attempt.
+    pub(crate) fn kms_request(
+        provider: &str,
+        target: &str,
+        host: &str,
+        port: u16,
+        attempt: u32,
+    ) -> Self {
         Self::started(tracing::debug_span!(
             target: KMS,
             "kms_request",
@@ -138,6 +145,7 @@ impl Operation {
             rpc.method = target,
             server.address = host,
             server.port = port,
+            kms.attempt = attempt,
         ))
     }
 
@@ -238,7 +246,7 @@ impl Operation {
     }
 
     #[inline(always)]
-    pub(crate) fn kms_request(_: &str, _: &str, _: &str, _: u16) -> Self {
+    pub(crate) fn kms_request(_: &str, _: &str, _: &str, _: u16, _: u32) -> Self {
         Self {}
     }
 

@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 
 use self::endpoint::Endpoint;
 use super::TlsOptions;
-use crate::driver::trace::Operation;
-use crate::kms::{BoxFuture, KmsProvider};
+use super::http::{HttpClient, Retry};
+use crate::kms::{BoxFuture, KmsErrorKind, KmsProvider};
 use crate::{DataKey, Error, MasterKey, Result};
 
 /// How long one KMS request may take, connection included, unless set otherwise.
@@ -66,9 +66,12 @@ impl AwsCredentials {
     /// [`Error::Kms`] naming the missing variable.
     pub fn from_env() -> Result<Self> {
         let var = |name: &str| {
-            std::env::var(name).map_err(|_| Error::Kms {
-                provider: "aws".to_owned(),
-                message: format!("{name} is not set"),
+            std::env::var(name).map_err(|_| {
+                Error::kms(
+                    "aws",
+                    KmsErrorKind::Credentials,
+                    format!("{name} is not set"),
+                )
             })
         };
         let credentials = Self::new(var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?);
@@ -105,6 +108,16 @@ impl fmt::Debug for AwsCredentials {
 /// A reply is read up to [`MAX_KMS_REPLY_BYTES`] (a longer one is refused without being
 /// read further), and the timeout covers the whole exchange, the reply's body included.
 ///
+/// # Retries
+///
+/// A request that fails on the network, times out, or is answered HTTP 429 or 5xx is
+/// tried again after a jittered exponential backoff, up to 3 attempts in all (as
+/// libmongocrypt's KMS retry); a 4xx is never retried. Retrying `Encrypt` is harmless
+/// even if a first attempt did reach AWS: each wrap is a fresh ciphertext of the same
+/// data key, and only the one received is stored. Turn it off with
+/// [`AwsKms::with_retry`]. Errors are [`Error::Kms`] with a
+/// [`KmsErrorKind`] saying what failed.
+///
 /// ```no_run
 /// use std::time::Duration;
 /// use encrypted_core::kms::{AwsCredentials, AwsKms, KmsProviders, TlsOptions};
@@ -119,9 +132,7 @@ impl fmt::Debug for AwsCredentials {
 pub struct AwsKms {
     name: String,
     credentials: AwsCredentials,
-    timeout: Duration,
-    tls: TlsOptions,
-    client: reqwest::Client,
+    http: HttpClient,
     allowed_endpoints: BTreeSet<Endpoint>,
 }
 
@@ -130,7 +141,8 @@ impl fmt::Debug for AwsKms {
         f.debug_struct("AwsKms")
             .field("name", &self.name)
             .field("credentials", &self.credentials)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.http.timeout())
+            .field("retry", &self.http.retry().is_enabled())
             .field(
                 "allowed_endpoints",
                 &self
@@ -179,16 +191,12 @@ impl AwsKms {
     ///
     /// [`Error::Kms`] when the HTTPS client cannot be built.
     pub fn new(credentials: AwsCredentials) -> Result<Self> {
-        let tls = TlsOptions::new();
-        let client = tls
-            .client(DEFAULT_KMS_TIMEOUT)
+        let http = HttpClient::new(TlsOptions::new(), DEFAULT_KMS_TIMEOUT)
             .map_err(|message| provider_error("aws", message))?;
         Ok(Self {
             name: "aws".to_owned(),
             credentials,
-            timeout: DEFAULT_KMS_TIMEOUT,
-            tls,
-            client,
+            http,
             allowed_endpoints: BTreeSet::new(),
         })
     }
@@ -216,7 +224,7 @@ impl AwsKms {
     }
 
     /// Limits each KMS request to `timeout`: connection, TLS handshake, sending, and
-    /// reading the whole answer.
+    /// reading the whole answer. The limit applies to each attempt when retrying.
     ///
     /// ```
     /// use std::time::Duration;
@@ -231,13 +239,12 @@ impl AwsKms {
     /// # Errors
     ///
     /// [`Error::Kms`] when the HTTPS client cannot be built with it.
-    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self> {
-        self.client = self
-            .tls
-            .client(timeout)
-            .map_err(|message| self.error(message))?;
-        self.timeout = timeout;
-        Ok(self)
+    pub fn with_timeout(self, timeout: Duration) -> Result<Self> {
+        let http = self
+            .http
+            .with_timeout(timeout)
+            .map_err(|message| provider_error(&self.name, message))?;
+        Ok(Self { http, ..self })
     }
 
     /// Uses these TLS settings (extra CA, client certificate) for this provider.
@@ -245,12 +252,31 @@ impl AwsKms {
     /// # Errors
     ///
     /// [`Error::Kms`] when the HTTPS client cannot be built with them.
-    pub fn with_tls(mut self, tls: TlsOptions) -> Result<Self> {
-        self.client = tls
-            .client(self.timeout)
-            .map_err(|message| self.error(message))?;
-        self.tls = tls;
-        Ok(self)
+    pub fn with_tls(self, tls: TlsOptions) -> Result<Self> {
+        let http = self
+            .http
+            .with_tls(tls)
+            .map_err(|message| provider_error(&self.name, message))?;
+        Ok(Self { http, ..self })
+    }
+
+    /// Retries failed requests (network errors, timeouts, HTTP 429 and 5xx; up to 3
+    /// attempts with jittered exponential backoff), the default, or not (`false`: one
+    /// attempt, every failure reported at once).
+    ///
+    /// ```
+    /// use encrypted_core::kms::{AwsCredentials, AwsKms};
+    ///
+    /// let aws = AwsKms::new(AwsCredentials::new("AKIDEXAMPLE", "secret"))?.with_retry(false);
+    /// # let _ = aws;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_retry(self, retry: bool) -> Self {
+        Self {
+            http: self.http.with_retry(Retry::enabled(retry)),
+            ..self
+        }
     }
 
     /// Also lets master keys name this endpoint (`host[:port]`, port 443 if omitted):
@@ -271,16 +297,17 @@ impl AwsKms {
     /// [`Error::Kms`] when `endpoint` is not `host[:port]` (no scheme, path or user).
     pub fn with_allowed_endpoint(mut self, endpoint: &str) -> Result<Self> {
         let parsed = Endpoint::parse(endpoint).ok_or_else(|| {
-            self.error(format!(
-                "`{endpoint}` is not an endpoint: expected host[:port]"
-            ))
+            self.error(
+                KmsErrorKind::Configuration,
+                format!("`{endpoint}` is not an endpoint: expected host[:port]"),
+            )
         })?;
         self.allowed_endpoints.insert(parsed);
         Ok(self)
     }
 
-    fn error(&self, message: impl Into<String>) -> Error {
-        provider_error(&self.name, message)
+    fn error(&self, kind: KmsErrorKind, message: impl Into<String>) -> Error {
+        Error::kms(&self.name, kind, message)
     }
 
     /// Where a request about `key_id` under `master_key` may go, if anywhere.
@@ -289,10 +316,10 @@ impl AwsKms {
             region, endpoint, ..
         } = master_key
         else {
-            return Err(self.error(format!(
-                "the master key is for `{}`, not AWS",
-                master_key.provider()
-            )));
+            return Err(self.error(
+                KmsErrorKind::Configuration,
+                format!("the master key is for `{}`, not AWS", master_key.provider()),
+            ));
         };
         let refused = |endpoint: String| Error::KmsEndpointRefused {
             provider: self.name.clone(),
@@ -331,26 +358,6 @@ impl AwsKms {
     ) -> Result<Zeroizing<Vec<u8>>> {
         let (endpoint, region) = self.endpoint(master_key, key_id)?;
         let host = endpoint.authority();
-        let request = Operation::kms_request(&self.name, target, endpoint.host(), endpoint.port());
-        let mut status = None;
-        let answer = request
-            .run(self.send(&host, &region, target, body, answer, &mut status))
-            .await;
-        request.done(&answer, status);
-        answer
-    }
-
-    /// Signs and sends one request to `host` and reads the answer; `status` is set to
-    /// the HTTP status once there is one.
-    async fn send(
-        &self,
-        host: &str,
-        region: &str,
-        target: &str,
-        body: Zeroizing<Vec<u8>>,
-        answer: Answer,
-        status: &mut Option<u16>,
-    ) -> Result<Zeroizing<Vec<u8>>> {
         let amz_date = amz_date(bson::DateTime::now());
         let token = self
             .credentials
@@ -359,13 +366,15 @@ impl AwsKms {
             .map(String::as_str);
         let mut headers = vec![
             ("content-type", "application/x-amz-json-1.1"),
-            ("host", host),
+            ("host", host.as_str()),
             ("x-amz-date", amz_date.as_str()),
             ("x-amz-target", target),
         ];
         if let Some(token) = token {
             headers.push(("x-amz-security-token", token));
         }
+        // A retry resends the same signed request: AWS accepts a signature for 15
+        // minutes, far longer than the attempts take.
         let authorization = sigv4::authorization(
             &sigv4::Request {
                 method: "POST",
@@ -377,62 +386,26 @@ impl AwsKms {
             &sigv4::Scope {
                 access_key_id: &self.credentials.access_key_id,
                 secret_access_key: &self.credentials.secret_access_key,
-                region,
+                region: &region,
                 service: "kms",
                 amz_date: &amz_date,
             },
         );
-        let mut request = self
-            .client
-            .post(format!("https://{host}/"))
-            .header("authorization", authorization);
-        for (name, value) in headers.iter().filter(|(name, _)| *name != "host") {
-            request = request.header(*name, *value);
-        }
-        // The body moves into the HTTP stack without a copy, and is zeroized when the
-        // stack drops it.
-        let mut response = request
-            .body(bytes::Bytes::from_owner(body))
-            .send()
-            .await
-            .map_err(|error| self.error(describe(&error, host)))?;
-        let code = response.status().as_u16();
-        *status = Some(code);
-        let reply = self.read_reply(&mut response, host).await?;
-        parse_reply(code, &reply, target, answer).map_err(|message| self.error(message))
-    }
-
-    /// The body of `response`, at most [`MAX_KMS_REPLY_BYTES`] of it, read chunk by chunk
-    /// into one buffer allocated once (no regrowth leaving copies behind) and zeroized
-    /// on drop. A longer reply is refused as soon as it is announced or exceeded.
-    async fn read_reply(
-        &self,
-        response: &mut reqwest::Response,
-        host: &str,
-    ) -> Result<Zeroizing<Vec<u8>>> {
-        let too_long = || {
-            self.error(format!(
-                "the reply from {host} is longer than {MAX_KMS_REPLY_BYTES} bytes: refused"
-            ))
-        };
-        if response
-            .content_length()
-            .is_some_and(|length| length > MAX_KMS_REPLY_BYTES as u64)
-        {
-            return Err(too_long());
-        }
-        let mut reply = Zeroizing::new(Vec::with_capacity(MAX_KMS_REPLY_BYTES));
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|error| self.error(describe(&error, host)))?
-        {
-            if chunk.len() > MAX_KMS_REPLY_BYTES - reply.len() {
-                return Err(too_long());
-            }
-            reply.extend_from_slice(&chunk);
-        }
-        Ok(reply)
+        headers.push(("authorization", authorization.as_str()));
+        let reply = self
+            .http
+            .post(
+                &self.name,
+                target,
+                &format!("https://{host}/"),
+                &headers,
+                body,
+            )
+            .await?;
+        parse_reply(reply.status, &reply.body, target, answer).map_err(|failure| match failure {
+            ReplyError::Status { code, message } => reply.status_error(&self.name, code, message),
+            ReplyError::Malformed(message) => self.error(KmsErrorKind::MalformedReply, message),
+        })
     }
 }
 
@@ -448,7 +421,10 @@ impl KmsProvider for AwsKms {
     ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
             let MasterKey::Aws { key: arn, .. } = master_key else {
-                return Err(self.error("the master key is not an AWS key"));
+                return Err(self.error(
+                    KmsErrorKind::Configuration,
+                    "the master key is not an AWS key",
+                ));
             };
             let body = request_body(arn, "Plaintext", key.material());
             let blob = self
@@ -472,7 +448,10 @@ impl KmsProvider for AwsKms {
     ) -> BoxFuture<'a, Result<DataKey>> {
         Box::pin(async move {
             let MasterKey::Aws { key: arn, .. } = master_key else {
-                return Err(self.error("the master key is not an AWS key"));
+                return Err(self.error(
+                    KmsErrorKind::Configuration,
+                    "the master key is not an AWS key",
+                ));
             };
             let body = request_body(arn, "CiphertextBlob", key_material);
             let plaintext = self
@@ -485,9 +464,16 @@ impl KmsProvider for AwsKms {
                 )
                 .await
                 .map_err(|error| match error {
-                    Error::Kms { provider, message } => Error::Kms {
+                    Error::Kms {
                         provider,
+                        kind,
+                        message,
+                        source,
+                    } => Error::Kms {
+                        provider,
+                        kind,
                         message: format!("cannot unwrap data key {key_id}: {message}"),
+                        source,
                     },
                     other => other,
                 })?;
@@ -499,6 +485,29 @@ impl KmsProvider for AwsKms {
     }
 }
 
+/// Why a KMS reply has no answer (never with the reply's key bytes).
+pub(crate) enum ReplyError {
+    /// An HTTP error status, with AWS's error type (`__type`) if the body names one.
+    Status {
+        code: Option<String>,
+        message: String,
+    },
+    /// A success without a usable answer.
+    Malformed(String),
+}
+
+impl ReplyError {
+    /// As an [`Error::Kms`] of the `aws` provider, for a reply with HTTP `status`.
+    pub(crate) fn into_error(self, provider: &str, status: u16) -> Error {
+        match self {
+            Self::Status { code, message } => {
+                Error::kms(provider, KmsErrorKind::HttpStatus { status, code }, message)
+            }
+            Self::Malformed(message) => Error::kms(provider, KmsErrorKind::MalformedReply, message),
+        }
+    }
+}
+
 /// The answer in a KMS reply to `target` (`TrentService.Encrypt`/`Decrypt`) with HTTP
 /// status `status`: the decoded `CiphertextBlob` or `Plaintext`, or what went wrong
 /// (never the reply's key bytes).
@@ -507,26 +516,33 @@ pub(crate) fn parse_reply(
     reply: &[u8],
     target: &str,
     answer: Answer,
-) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
+) -> std::result::Result<Zeroizing<Vec<u8>>, ReplyError> {
     if !(200..300).contains(&status) {
-        return Err(format!("{target} answered {status}: {}", aws_error(reply)));
+        let (code, text) = aws_error(reply);
+        return Err(ReplyError::Status {
+            code,
+            message: format!("{target} answered {status}: {text}"),
+        });
     }
-    let parsed: Reply<'_> =
-        serde_json::from_slice(reply).map_err(|_| format!("{target} answered with no JSON"))?;
+    let malformed = |message: String| ReplyError::Malformed(message);
+    let parsed: Reply<'_> = serde_json::from_slice(reply)
+        .map_err(|_| malformed(format!("{target} answered with no JSON")))?;
     let encoded = match answer {
         Answer::CiphertextBlob => parsed.ciphertext_blob,
         Answer::Plaintext => parsed.plaintext,
     }
-    .ok_or_else(|| format!("{target} answered without {}", answer.field()))?;
-    decode_base64(encoded)
-        .ok_or_else(|| format!("{target} answered {} that is not base64", answer.field()))
+    .ok_or_else(|| malformed(format!("{target} answered without {}", answer.field())))?;
+    decode_base64(encoded).ok_or_else(|| {
+        malformed(format!(
+            "{target} answered {} that is not base64",
+            answer.field()
+        ))
+    })
 }
 
+/// A failure to set the provider up (its HTTPS client).
 fn provider_error(provider: &str, message: impl Into<String>) -> Error {
-    Error::Kms {
-        provider: provider.to_owned(),
-        message: message.into(),
-    }
+    Error::kms(provider, KmsErrorKind::Configuration, message)
 }
 
 /// `{"KeyId":<arn>,"<field>":"<base64 of bytes>"}`, written once into a buffer of its
@@ -568,31 +584,10 @@ fn amz_date(now: bson::DateTime) -> String {
     format!("{digits}Z")
 }
 
-/// A transport error in words, naming what timed out or could not be reached.
-fn describe(error: &reqwest::Error, host: &str) -> String {
-    if error.is_timeout() {
-        format!("no answer from {host} in time")
-    } else if error.is_connect() {
-        format!("cannot connect to {host}: {}", source_chain(error))
-    } else {
-        format!("request to {host} failed: {}", source_chain(error))
-    }
-}
-
-fn source_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// AWS's error type and message, from its JSON error body, shortened: a hostile
-/// endpoint writes this text, and it ends up in an error message.
-fn aws_error(body: &[u8]) -> String {
+/// AWS's error type (`__type`, the code callers can match on) and the error text (type
+/// and message), from its JSON error body, shortened: a hostile endpoint writes this
+/// text, and it ends up in an error message.
+fn aws_error(body: &[u8]) -> (Option<String>, String) {
     #[derive(serde::Deserialize)]
     struct ErrorReply {
         #[serde(rename = "__type", default)]
@@ -607,7 +602,19 @@ fn aws_error(body: &[u8]) -> String {
         kind.as_deref().unwrap_or("unknown error"),
         message.as_deref().unwrap_or("")
     );
-    let text = text.trim();
+    // The code goes into a typed field: shortened too, and only if it looks like one.
+    let code = kind.filter(|kind| {
+        !kind.is_empty()
+            && kind.len() <= 128
+            && kind
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '#' | ':' | '-'))
+    });
+    (code, shorten(text.trim()))
+}
+
+/// `text`, cut to [`MAX_ERROR_TEXT`] characters.
+fn shorten(text: &str) -> String {
     match text.char_indices().nth(MAX_ERROR_TEXT) {
         Some((cut, _)) => format!("{}…", text.get(..cut).unwrap_or_default()),
         None => text.to_owned(),
@@ -653,11 +660,16 @@ mod tests {
     #[test]
     fn quotes_at_most_a_little_of_a_kms_error() {
         let long = format!(r#"{{"__type":"Bad","message":"{}"}}"#, "x".repeat(10_000));
-        assert!(aws_error(long.as_bytes()).chars().count() <= MAX_ERROR_TEXT + 1);
+        assert!(aws_error(long.as_bytes()).1.chars().count() <= MAX_ERROR_TEXT + 1);
         assert_eq!(
             aws_error(br#"{"__type":"NotFoundException","Message":"no key"}"#),
-            "NotFoundException no key"
+            (
+                Some("NotFoundException".to_owned()),
+                "NotFoundException no key".to_owned()
+            )
         );
-        assert_eq!(aws_error(b"garbage"), "unknown error");
+        assert_eq!(aws_error(b"garbage"), (None, "unknown error".to_owned()));
+        // A code that is not one is not offered as one.
+        assert_eq!(aws_error(br#"{"__type":"a b\nc"}"#).0, None);
     }
 }

@@ -93,16 +93,6 @@ impl Endpoint {
 
     /// `host` on the HTTPS port, `host:port` otherwise: what the `Host` header and the
     /// URL carry.
-    /// The host, without the port.
-    pub(crate) fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// The port.
-    pub(crate) fn port(&self) -> u16 {
-        self.port
-    }
-
     pub(crate) fn authority(&self) -> String {
         if self.port == HTTPS_PORT {
             self.host.clone()
