@@ -18,5 +18,6 @@ pub use providers::KmsProviders;
 // AWS KMS talks HTTPS: it is part of the driver layer (`src/driver/kms/`).
 #[cfg(feature = "driver")]
 pub use crate::driver::kms::{
-    AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES, TlsOptions,
+    AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, GcpCredentials, GcpKms, MAX_KMS_REPLY_BYTES,
+    TlsOptions,
 };

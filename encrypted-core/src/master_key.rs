@@ -307,7 +307,15 @@ mod tests {
         // mongocrypt-kek.c appends keyVersion before endpoint.
         assert_eq!(
             fields,
-            ["provider", "projectId", "location", "keyRing", "keyName", "keyVersion", "endpoint"]
+            [
+                "provider",
+                "projectId",
+                "location",
+                "keyRing",
+                "keyName",
+                "keyVersion",
+                "endpoint"
+            ]
         );
         assert!(matches!(
             MasterKey::from_document(&key.to_document()).unwrap(),

@@ -2,8 +2,10 @@
 //! [`crate::kms`] next to the providers of the core.
 
 pub(crate) mod aws;
+mod gcp;
 pub(crate) mod http;
 mod tls;
 
 pub use aws::{AwsCredentials, AwsKms, DEFAULT_KMS_TIMEOUT, MAX_KMS_REPLY_BYTES};
+pub use gcp::{GcpCredentials, GcpKms};
 pub use tls::TlsOptions;

@@ -1,6 +1,6 @@
 //! The `aws` provider: AWS KMS `Encrypt`/`Decrypt` over HTTPS, signed with SigV4.
 
-mod endpoint;
+pub(super) mod endpoint;
 mod sigv4;
 
 use std::collections::BTreeSet;

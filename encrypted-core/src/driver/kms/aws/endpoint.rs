@@ -100,6 +100,17 @@ impl Endpoint {
             format!("{}:{}", self.host, self.port)
         }
     }
+
+    /// The host, without the port (the `gcp` provider derives its OAuth audience and
+    /// scope from it, as libmongocrypt does).
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
 }
 
 impl fmt::Display for Endpoint {
