@@ -20,8 +20,8 @@ Over plain HTTP on another port, the metadata server:
 ``GET /computeMetadata/v1/instance/service-accounts/default/token`` with
 ``Metadata-Flavor: Google`` (403 without it, as GCE answers), and the test controls under
 ``/_admin/``: ``fault?status=503&count=2&target=encrypt|decrypt|token|metadata|kms|any``,
-``down?on=1|0`` (close connections without answering), ``expire-tokens``, ``stats``,
-``reset``.
+``down?on=1|0`` (close connections without answering), ``ttl?seconds=N`` (of the tokens
+issued next), ``expire-tokens``, ``stats``, ``reset``.
 
 Errors are Google-shaped: ``{"error": {"code", "message", "status"}}`` for the API,
 ``{"error": "invalid_grant", "error_description"}`` for OAuth.
@@ -70,11 +70,12 @@ class State:
         self.key = (args.project, args.location, args.key_ring, args.key_name)
         self.versions = {"1": AESGCM.generate_key(256), "2": AESGCM.generate_key(256)}
         self.primary = "1"
-        self.token_ttl = args.token_ttl
+        self.initial_ttl = args.token_ttl
         self.static_token = args.access_token
         self.reset()
 
     def reset(self):
+        self.token_ttl = self.initial_ttl
         with self.lock:
             self.tokens = {}  # token -> expiry (epoch seconds)
             self.faults = []  # [target, status, remaining]
@@ -314,6 +315,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, {"ok": True})
         if url.path == "/_admin/down":
             state.down = query.get("on", "1") == "1"
+            return self.reply(200, {"ok": True})
+        if url.path == "/_admin/ttl":
+            state.token_ttl = int(query["seconds"])
             return self.reply(200, {"ok": True})
         if url.path == "/_admin/expire-tokens":
             with state.lock:

@@ -87,6 +87,56 @@ impl GcpCredentials {
         }))
     }
 
+    /// A service account from its JSON key file (what `gcloud iam service-accounts keys
+    /// create` writes, and `GOOGLE_APPLICATION_CREDENTIALS` names): its `client_email`
+    /// and `private_key`.
+    ///
+    /// ```no_run
+    /// use encrypted_core::kms::GcpCredentials;
+    ///
+    /// let credentials =
+    ///     GcpCredentials::from_service_account_json(&std::fs::read("service-account.json")?)?;
+    /// # let _ = credentials;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] of kind [`KmsErrorKind::Credentials`] when the file is not a
+    /// service account key or its key is not usable (the message never quotes it).
+    pub fn from_service_account_json(json: &[u8]) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        struct KeyFile {
+            #[serde(rename = "type")]
+            kind: String,
+            client_email: String,
+            private_key: String,
+        }
+        let file: KeyFile = serde_json::from_slice(json).map_err(|error| {
+            Error::kms(
+                "gcp",
+                KmsErrorKind::Credentials,
+                format!(
+                    "not a service account key file: {}",
+                    // The position only: serde's message could quote the key.
+                    format_args!("line {} column {}", error.line(), error.column())
+                ),
+            )
+        })?;
+        let private_key = Zeroizing::new(file.private_key);
+        if file.kind != "service_account" {
+            return Err(Error::kms(
+                "gcp",
+                KmsErrorKind::Credentials,
+                format!(
+                    "the key file is of type `{}`, not `service_account`",
+                    file.kind
+                ),
+            ));
+        }
+        Self::service_account(file.client_email, private_key.as_bytes())
+    }
+
     /// An access token the application got itself (libmongocrypt's `accessToken`); it
     /// is used as it is, never refreshed.
     pub fn access_token(token: impl Into<String>) -> Self {
@@ -408,21 +458,22 @@ impl GcpKms {
         Ok((format!("https://{}{path}", parsed.authority()), scope))
     }
 
-    /// The access token to send with a request in `scope`, and whether another can be
-    /// fetched if the KMS says it is no longer valid.
-    async fn token(&self, scope: &str) -> Result<(Zeroizing<String>, bool)> {
+    /// The access token to send with a request in `scope`, and under which key of the
+    /// cache it is kept (`None`: a given token, which cannot be renewed).
+    async fn token<'s>(&self, scope: &'s str) -> Result<(Zeroizing<String>, Option<&'s str>)> {
         match &self.credentials.0 {
-            Credentials::AccessToken(token) => Ok((token.clone(), false)),
+            Credentials::AccessToken(token) => Ok((token.clone(), None)),
             Credentials::ServiceAccount { email, private_key } => {
                 let token = self
                     .tokens
                     .get(scope, self.fetch_token(email, private_key, scope))
                     .await?;
-                Ok((token, true))
+                Ok((token, Some(scope)))
             }
+            // The metadata server's token is the instance's, whatever the scope.
             Credentials::Metadata => {
                 let token = self.tokens.get("", self.fetch_metadata_token()).await?;
-                Ok((token, true))
+                Ok((token, Some("")))
             }
         }
     }
@@ -514,7 +565,7 @@ impl GcpKms {
         let body = request::body(call, input);
         let mut renewed = false;
         loop {
-            let (token, renewable) = self.token(&scope).await?;
+            let (token, cached_as) = self.token(&scope).await?;
             if !token.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err(self.error(
                     KmsErrorKind::Credentials,
@@ -536,8 +587,8 @@ impl GcpKms {
                     body.clone(),
                 )
                 .await?;
-            if reply.status == 401 && renewable && !renewed {
-                self.tokens.forget(&scope, &token).await;
+            if let (401, Some(cached_as), false) = (reply.status, cached_as, renewed) {
+                self.tokens.forget(cached_as, &token).await;
                 renewed = true;
                 continue;
             }
@@ -689,6 +740,21 @@ mod tests {
             "{url}"
         );
         assert_eq!(scope, "https://www.0.0.1/auth/cloudkms");
+    }
+
+    #[test]
+    fn reads_service_account_key_files_without_quoting_them() {
+        for (json, expected) in [
+            (&br#"{"type": "service_account", "client_email": "a@b", "private_key": "-----BEGIN PRIVATE KEY-----\nQUJD\n-----END PRIVATE KEY-----\n"}"#[..], "not a PKCS#8 RSA key"),
+            (br#"{"type": "authorized_user", "client_email": "a@b", "private_key": "QUJD"}"#, "authorized_user"),
+            (br#"{"private_key": "QUJD""#, "not a service account key file"),
+        ] {
+            let Err(Error::Kms { kind, message, .. }) = GcpCredentials::from_service_account_json(json) else {
+                panic!("accepted");
+            };
+            assert_eq!(kind, KmsErrorKind::Credentials);
+            assert!(message.contains(expected) && !message.contains("QUJD"), "{message}");
+        }
     }
 
     #[test]
