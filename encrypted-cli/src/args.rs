@@ -75,6 +75,28 @@ pub struct Connection {
     /// talking to AWS KMS.
     #[arg(long, value_name = "FILE", global = true)]
     pub aws_ca_file: Option<PathBuf>,
+
+    /// Another Google Cloud KMS endpoint than `cloudkms.googleapis.com` (`host[:port]`),
+    /// recorded in the master key of new GCP-wrapped keys. Credentials: the service
+    /// account key file GOOGLE_APPLICATION_CREDENTIALS names, or the token in
+    /// GOOGLE_OAUTH_ACCESS_TOKEN, or `--gcp-on-demand`.
+    #[arg(long, value_name = "HOST[:PORT]", global = true)]
+    pub gcp_endpoint: Option<String>,
+
+    /// Another OAuth token endpoint than `oauth2.googleapis.com` (`host[:port]`) for
+    /// the service account's tokens.
+    #[arg(long, value_name = "HOST[:PORT]", global = true)]
+    pub gcp_oauth_endpoint: Option<String>,
+
+    /// Get Google Cloud tokens on demand from the metadata server (on GCP; GCE_METADATA_HOST
+    /// names another server), when no other GCP credentials are set.
+    #[arg(long, global = true)]
+    pub gcp_on_demand: bool,
+
+    /// A PEM file of CA certificates to trust, besides the usual web roots, when
+    /// talking to Google Cloud KMS and its token endpoint.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub gcp_ca_file: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -120,6 +142,10 @@ pub enum KeysCommand {
         /// The AWS KMS key that wraps it (with `--provider aws`).
         #[arg(long, value_name = "ARN", required_if_eq("provider", "aws"))]
         aws_key_arn: Option<String>,
+        /// The Google Cloud KMS key that wraps it (with `--provider gcp`):
+        /// `projects/P/locations/L/keyRings/R/cryptoKeys/K[/cryptoKeyVersions/V]`.
+        #[arg(long, value_name = "RESOURCE_NAME", required_if_eq("provider", "gcp"))]
+        gcp_key: Option<String>,
         /// An alternate name for the key; repeat for several.
         #[arg(long = "alt-name", value_name = "NAME")]
         alt_names: Vec<String>,
@@ -182,6 +208,11 @@ pub struct RewrapArgs {
     /// The AWS KMS key that wraps them afterwards (with `--to aws`).
     #[arg(long, value_name = "ARN", required_if_eq("to", "aws"))]
     pub aws_key_arn: Option<String>,
+
+    /// The Google Cloud KMS key that wraps them afterwards (with `--to gcp`):
+    /// `projects/P/locations/L/keyRings/R/cryptoKeys/K[/cryptoKeyVersions/V]`.
+    #[arg(long, value_name = "RESOURCE_NAME", required_if_eq("to", "gcp"))]
+    pub gcp_key: Option<String>,
 
     /// A new local master key file (with `--to local`): keys are unwrapped with
     /// `--local-master-key` (or their KMS provider) and wrapped with this one. Keys
@@ -250,6 +281,8 @@ pub enum Provider {
     Local,
     /// An AWS KMS key (`--aws-key-arn`).
     Aws,
+    /// A Google Cloud KMS key (`--gcp-key`).
+    Gcp,
 }
 
 /// The encryption algorithm, as typed on the command line.

@@ -17,7 +17,7 @@ use encrypted::bson::Uuid;
 use crate::args::{Connection, KeysCommand, Provider};
 use crate::failure::{Context, Failure};
 use crate::key_vault::KeyVault;
-use crate::kms_config::KmsConfig;
+use crate::kms_config::{KmsConfig, MasterKeyArgs};
 use crate::{output, rewrap};
 
 /// Runs a `keys` subcommand; returns what to print on standard output.
@@ -30,8 +30,15 @@ pub async fn run(connection: &Connection, command: KeysCommand) -> Result<String
         KeysCommand::Create {
             provider,
             aws_key_arn,
+            gcp_key,
             alt_names,
-        } => create(connection, provider, aws_key_arn.as_deref(), alt_names).await,
+        } => {
+            let key = MasterKeyArgs {
+                aws_key_arn: aws_key_arn.as_deref(),
+                gcp_key: gcp_key.as_deref(),
+            };
+            create(connection, provider, key, alt_names).await
+        }
         KeysCommand::List { json } => list(&open_without_kms(connection).await?, json).await,
         KeysCommand::Show { key, json } => {
             let key = open_without_kms(connection).await?.find(&key).await?;
@@ -98,11 +105,11 @@ async fn open_without_kms(connection: &Connection) -> Result<KeyVault, Failure> 
 async fn create(
     connection: &Connection,
     provider: Provider,
-    aws_key_arn: Option<&str>,
+    key: MasterKeyArgs<'_>,
     alt_names: Vec<String>,
 ) -> Result<String, Failure> {
     let kms = KmsConfig::from_connection(connection);
-    let master_key = kms.master_key(provider, aws_key_arn, kms.has_local_master_key())?;
+    let master_key = kms.master_key(provider, key, kms.has_local_master_key())?;
     let vault = KeyVault::open(connection, kms.providers(None)?).await?;
     let id = vault
         .encryption
