@@ -122,6 +122,13 @@ impl MasterKey {
 
     /// Sets the key version of a Google Cloud KMS key; other master keys are returned
     /// unchanged.
+    ///
+    /// ```
+    /// use encrypted_core::MasterKey;
+    ///
+    /// let key = MasterKey::gcp("p", "global", "r", "k").with_key_version("2");
+    /// assert_eq!(key.to_document().get_str("keyVersion"), Ok("2"));
+    /// ```
     #[must_use]
     pub fn with_key_version(mut self, new_version: impl Into<String>) -> Self {
         if let Self::Gcp { key_version, .. } = &mut self {

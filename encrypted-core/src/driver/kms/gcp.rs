@@ -139,6 +139,14 @@ impl GcpCredentials {
 
     /// An access token the application got itself (libmongocrypt's `accessToken`); it
     /// is used as it is, never refreshed.
+    ///
+    /// ```
+    /// use encrypted_core::kms::{GcpCredentials, GcpKms};
+    ///
+    /// let gcp = GcpKms::new(GcpCredentials::access_token("ya29.a0AfH6SMB-example"))?;
+    /// # let _ = gcp;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
     pub fn access_token(token: impl Into<String>) -> Self {
         Self(Credentials::AccessToken(Zeroizing::new(token.into())))
     }
@@ -146,6 +154,14 @@ impl GcpCredentials {
     /// On-demand credentials (the drivers' empty `gcp: {}` document): the access token of
     /// the instance's default service account, fetched from the GCP metadata server when
     /// needed and cached until shortly before it expires.
+    ///
+    /// ```
+    /// use encrypted_core::kms::{GcpCredentials, GcpKms};
+    ///
+    /// let gcp = GcpKms::new(GcpCredentials::on_demand())?;
+    /// # let _ = gcp;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
     pub fn on_demand() -> Self {
         Self(Credentials::Metadata)
     }
