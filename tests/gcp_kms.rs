@@ -145,19 +145,41 @@ async fn open_vault(db: &str, providers: KmsProviders) -> ClientEncryption {
 async fn a_service_account_token_is_fetched_once_and_reused() {
     let _server = take_server().await;
     let kms = gcp();
-    let key = DataKey::generate(Uuid::new()).unwrap();
-    let wrapped = kms.wrap(&master_key(), &key).await.unwrap();
     let master_key = master_key();
-    let (a, b) = tokio::join!(
-        kms.unwrap(&master_key, key.id(), &wrapped),
-        kms.unwrap(&master_key, key.id(), &wrapped)
+    let (first, second) = (
+        DataKey::generate(Uuid::new()).unwrap(),
+        DataKey::generate(Uuid::new()).unwrap(),
     );
-    same_key(&a.unwrap(), &key);
-    same_key(&b.unwrap(), &key);
+    // Two callers on a cold cache: one token fetch, shared.
+    let (a, b) = tokio::join!(
+        kms.wrap(&master_key, &first),
+        kms.wrap(&master_key, &second)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    same_key(
+        &kms.unwrap(&master_key, first.id(), &a).await.unwrap(),
+        &first,
+    );
+    same_key(
+        &kms.unwrap(&master_key, second.id(), &b).await.unwrap(),
+        &second,
+    );
     // The server verified the JWT (signature, iss, aud, scope, iat/exp) once.
     assert_eq!(stat("token").await, 1);
-    assert_eq!(stat("encrypt").await, 1);
+    assert_eq!(stat("encrypt").await, 2);
     assert_eq!(stat("decrypt").await, 2);
+}
+
+#[tokio::test]
+async fn a_success_reply_without_its_field_is_malformed() {
+    let _server = take_server().await;
+    let kms = gcp();
+    let key = DataKey::generate(Uuid::new()).unwrap();
+    // 200 with Google's error document instead of `ciphertext`.
+    admin("fault?status=200&count=1&target=encrypt").await;
+    let (kind, message) = kms_kind(kms.wrap(&master_key(), &key).await);
+    assert_eq!(kind, KmsErrorKind::MalformedReply, "{message}");
+    assert!(message.contains("without ciphertext"), "{message}");
 }
 
 #[tokio::test]
