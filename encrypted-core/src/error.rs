@@ -603,6 +603,12 @@ mod tests {
             Error::Randomness {
                 source: RandomnessError::implausible("the generator is stuck"),
             },
+            Error::kms(
+                "aws",
+                crate::kms::KmsErrorKind::Unreachable,
+                "cannot connect to kms.us-east-1.amazonaws.com",
+            )
+            .with_kms_source(io()),
         ];
         #[cfg(feature = "driver")]
         let errors = errors.into_iter().chain(driver_wrapping_errors()).collect();

@@ -1,10 +1,12 @@
 //! The `aws` provider: AWS KMS `Encrypt`/`Decrypt` over HTTPS, signed with SigV4.
 
+mod credentials;
 pub(super) mod endpoint;
 mod sigv4;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -12,9 +14,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bson::Uuid;
 use zeroize::Zeroizing;
 
+use self::credentials::{OnDemand, Source};
 use self::endpoint::Endpoint;
 use super::TlsOptions;
-use super::http::{HttpClient, Retry};
+use super::http::{HttpClient, Retry, with_message};
 use crate::kms::{BoxFuture, KmsErrorKind, KmsProvider};
 use crate::{DataKey, Error, MasterKey, Result};
 
@@ -131,7 +134,7 @@ impl fmt::Debug for AwsCredentials {
 /// ```
 pub struct AwsKms {
     name: String,
-    credentials: AwsCredentials,
+    credentials: Source,
     http: HttpClient,
     allowed_endpoints: BTreeSet<Endpoint>,
 }
@@ -195,10 +198,187 @@ impl AwsKms {
             .map_err(|message| provider_error("aws", message))?;
         Ok(Self {
             name: "aws".to_owned(),
-            credentials,
+            credentials: Source::Static(Arc::new(credentials)),
             http,
             allowed_endpoints: BTreeSet::new(),
         })
+    }
+
+    /// The unnamed `aws` provider with on-demand credentials (the spec's automatic
+    /// credentials, `aws: {}`), fetched when a request needs them, in the order the
+    /// drivers use:
+    ///
+    /// 1. the environment: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and, if set,
+    ///    `AWS_SESSION_TOKEN` (read at each request);
+    /// 2. a web identity (EKS IRSA): the token in the file `AWS_WEB_IDENTITY_TOKEN_FILE`
+    ///    names, exchanged with STS `AssumeRoleWithWebIdentity` for credentials of
+    ///    `AWS_ROLE_ARN` (session name `AWS_ROLE_SESSION_NAME`, or a random one);
+    /// 3. ECS: the task's credentials at `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` on
+    ///    `169.254.170.2`;
+    /// 4. EC2: the instance role's credentials through IMDSv2 on `169.254.169.254`.
+    ///
+    /// Fetched credentials are cached and fetched again 5 minutes before they expire;
+    /// concurrent requests share one fetch. The secret and the session token are
+    /// zeroized on drop and never printed. Metadata requests do not go through a proxy.
+    /// As in the drivers, only the unnamed provider fetches credentials on demand.
+    ///
+    /// ```no_run
+    /// use encrypted_core::kms::{AwsKms, KmsProviders};
+    ///
+    /// let providers = KmsProviders::new().with(AwsKms::on_demand()?);
+    /// # let _ = providers;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the HTTP clients cannot be built. Missing or refused
+    /// credentials are reported when a request needs them, as [`Error::Kms`] of kind
+    /// [`KmsErrorKind::Credentials`] (or the network error's kind).
+    pub fn on_demand() -> Result<Self> {
+        let on_demand =
+            OnDemand::new(DEFAULT_KMS_TIMEOUT).map_err(|message| provider_error("aws", message))?;
+        let http = HttpClient::new(TlsOptions::new(), DEFAULT_KMS_TIMEOUT)
+            .map_err(|message| provider_error("aws", message))?;
+        Ok(Self {
+            name: "aws".to_owned(),
+            credentials: Source::OnDemand(Box::new(on_demand)),
+            http,
+            allowed_endpoints: BTreeSet::new(),
+        })
+    }
+
+    /// With on-demand credentials: asks this STS endpoint (`https://host[:port]`)
+    /// instead of `https://sts.amazonaws.com` for web identity credentials (a regional
+    /// STS endpoint, a VPC endpoint). Requests to it use this provider's TLS settings.
+    ///
+    /// ```
+    /// use encrypted_core::kms::AwsKms;
+    ///
+    /// let aws = AwsKms::on_demand()?.with_sts_endpoint("https://sts.eu-west-1.amazonaws.com")?;
+    /// # let _ = aws;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] unless `url` is `https://host[:port]`, or when the credentials are
+    /// not on demand.
+    pub fn with_sts_endpoint(self, url: &str) -> Result<Self> {
+        self.with_metadata_endpoint(url, true, |on_demand, url| on_demand.sts_endpoint = url)
+    }
+
+    /// With on-demand credentials: asks this ECS credentials endpoint
+    /// (`http[s]://host[:port]`) instead of `http://169.254.170.2`.
+    ///
+    /// ```
+    /// use encrypted_core::kms::AwsKms;
+    ///
+    /// let aws = AwsKms::on_demand()?.with_ecs_endpoint("http://127.0.0.1:8080")?;
+    /// # let _ = aws;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] unless `url` is `http[s]://host[:port]`, or when the credentials
+    /// are not on demand.
+    pub fn with_ecs_endpoint(self, url: &str) -> Result<Self> {
+        self.with_metadata_endpoint(url, false, |on_demand, url| on_demand.ecs_endpoint = url)
+    }
+
+    /// With on-demand credentials: asks this EC2 instance metadata service
+    /// (`http[s]://host[:port]`) instead of `http://169.254.169.254`.
+    ///
+    /// ```
+    /// use encrypted_core::kms::AwsKms;
+    ///
+    /// let aws = AwsKms::on_demand()?.with_ec2_metadata_endpoint("http://[fd00:ec2::254]")?;
+    /// # let _ = aws;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] unless `url` is `http[s]://host[:port]`, or when the credentials
+    /// are not on demand.
+    pub fn with_ec2_metadata_endpoint(self, url: &str) -> Result<Self> {
+        self.with_metadata_endpoint(url, false, |on_demand, url| on_demand.ec2_endpoint = url)
+    }
+
+    /// With on-demand credentials: reads these variables (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE`, …) instead of the process environment, for an
+    /// application that keeps its configuration elsewhere. The values are zeroized on
+    /// drop and never printed.
+    ///
+    /// ```
+    /// use encrypted_core::kms::AwsKms;
+    ///
+    /// let aws = AwsKms::on_demand()?.with_credentials_environment([
+    ///     ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
+    ///     ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks/token"),
+    /// ])?;
+    /// # let _ = aws;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the credentials are not on demand.
+    pub fn with_credentials_environment<K, V>(
+        mut self,
+        variables: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let Source::OnDemand(on_demand) = &mut self.credentials else {
+            return Err(not_on_demand(&self.name));
+        };
+        on_demand.set_environment(
+            variables
+                .into_iter()
+                .map(|(name, value)| (name.into(), Zeroizing::new(value.into())))
+                .collect::<BTreeMap<_, _>>(),
+        );
+        Ok(self)
+    }
+
+    fn with_metadata_endpoint(
+        mut self,
+        url: &str,
+        https_only: bool,
+        set: impl FnOnce(&mut OnDemand, String),
+    ) -> Result<Self> {
+        let name = self.name.clone();
+        let Source::OnDemand(on_demand) = &mut self.credentials else {
+            return Err(not_on_demand(&name));
+        };
+        let parsed = reqwest::Url::parse(url).ok().filter(|parsed| {
+            (parsed.scheme() == "https" || (!https_only && parsed.scheme() == "http"))
+                && parsed.host_str().is_some()
+                && parsed.username().is_empty()
+                && parsed.password().is_none()
+                && parsed.path() == "/"
+                && parsed.query().is_none()
+                && parsed.fragment().is_none()
+        });
+        let Some(parsed) = parsed else {
+            let expected = if https_only {
+                "https://host[:port]"
+            } else {
+                "http[s]://host[:port]"
+            };
+            return Err(Error::kms(
+                name,
+                KmsErrorKind::Configuration,
+                format!("`{url}` is not an endpoint: expected {expected}"),
+            ));
+        };
+        set(on_demand, parsed.as_str().trim_end_matches('/').to_owned());
+        on_demand.forget();
+        Ok(self)
     }
 
     /// A named `aws:<name>` provider.
@@ -239,7 +419,12 @@ impl AwsKms {
     /// # Errors
     ///
     /// [`Error::Kms`] when the HTTPS client cannot be built with it.
-    pub fn with_timeout(self, timeout: Duration) -> Result<Self> {
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self> {
+        if let Source::OnDemand(on_demand) = &mut self.credentials {
+            on_demand
+                .set_timeout(timeout)
+                .map_err(|message| provider_error(&self.name, message))?;
+        }
         let http = self
             .http
             .with_timeout(timeout)
@@ -358,12 +543,12 @@ impl AwsKms {
     ) -> Result<Zeroizing<Vec<u8>>> {
         let (endpoint, region) = self.endpoint(master_key, key_id)?;
         let host = endpoint.authority();
+        let credentials = match &self.credentials {
+            Source::Static(credentials) => credentials.clone(),
+            Source::OnDemand(on_demand) => on_demand.credentials(&self.name, &self.http).await?,
+        };
         let amz_date = amz_date(bson::DateTime::now());
-        let token = self
-            .credentials
-            .session_token
-            .as_deref()
-            .map(String::as_str);
+        let token = credentials.session_token.as_deref().map(String::as_str);
         let mut headers = vec![
             ("content-type", "application/x-amz-json-1.1"),
             ("host", host.as_str()),
@@ -384,8 +569,8 @@ impl AwsKms {
                 payload: &body,
             },
             &sigv4::Scope {
-                access_key_id: &self.credentials.access_key_id,
-                secret_access_key: &self.credentials.secret_access_key,
+                access_key_id: &credentials.access_key_id,
+                secret_access_key: &credentials.secret_access_key,
                 region: &region,
                 service: "kms",
                 amz_date: &amz_date,
@@ -463,19 +648,10 @@ impl KmsProvider for AwsKms {
                     Answer::Plaintext,
                 )
                 .await
-                .map_err(|error| match error {
-                    Error::Kms {
-                        provider,
-                        kind,
-                        message,
-                        source,
-                    } => Error::Kms {
-                        provider,
-                        kind,
-                        message: format!("cannot unwrap data key {key_id}: {message}"),
-                        source,
-                    },
-                    other => other,
+                .map_err(|error| {
+                    with_message(error, |message| {
+                        format!("cannot unwrap data key {key_id}: {message}")
+                    })
                 })?;
             DataKey::from_bytes(key_id, &plaintext).map_err(|_| Error::KeyUnwrap {
                 key_id,
@@ -538,6 +714,15 @@ pub(crate) fn parse_reply(
             answer.field()
         ))
     })
+}
+
+/// A builder for on-demand credentials used on a provider given static ones.
+fn not_on_demand(provider: &str) -> Error {
+    Error::kms(
+        provider,
+        KmsErrorKind::Configuration,
+        "credentials endpoints apply only to on-demand credentials (`AwsKms::on_demand`)",
+    )
 }
 
 /// A failure to set the provider up (its HTTPS client).

@@ -29,6 +29,9 @@ const DEFAULT_OAUTH_HOST: &str = "oauth2.googleapis.com";
 const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
 /// The metadata server's token of the instance's default service account.
 const METADATA_TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
+/// The metadata server is link-local and answers at once: a longer wait means it is not
+/// there (not on GCP), which should be said soon.
+const MAX_METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 /// The scope of Cloud KMS on Google's endpoints.
 const GOOGLE_SCOPE: &str = "https://www.googleapis.com/auth/cloudkms";
 
@@ -248,7 +251,8 @@ impl GcpKms {
             name: "gcp".to_owned(),
             credentials,
             http: HttpClient::new(TlsOptions::new(), DEFAULT_KMS_TIMEOUT).map_err(configuration)?,
-            metadata_http: HttpClient::metadata(DEFAULT_KMS_TIMEOUT).map_err(configuration)?,
+            metadata_http: HttpClient::metadata(DEFAULT_KMS_TIMEOUT.min(MAX_METADATA_TIMEOUT))
+                .map_err(configuration)?,
             oauth_endpoint,
             metadata_endpoint: DEFAULT_METADATA_HOST.to_owned(),
             allowed_endpoints: BTreeSet::new(),
@@ -279,7 +283,8 @@ impl GcpKms {
     }
 
     /// Limits each request (to Cloud KMS, the token endpoint, the metadata server) to
-    /// `timeout`: connection, TLS handshake, sending, and reading the whole answer.
+    /// `timeout`: connection, TLS handshake, sending, and reading the whole answer. A
+    /// metadata server request waits 2 seconds at most.
     ///
     /// ```
     /// use std::time::Duration;

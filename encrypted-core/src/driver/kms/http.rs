@@ -20,7 +20,6 @@ use crate::{Error, Result};
 
 /// The HTTP method of a request.
 #[derive(Clone, Copy, Debug)]
-#[allow(dead_code)] // `Get` and `Put`: the credentials endpoints of on-demand providers.
 pub(crate) enum Method {
     /// `GET` (metadata servers).
     Get,
@@ -68,7 +67,6 @@ pub(crate) struct Reply {
 
 impl Reply {
     /// Whether the status is 2xx.
-    #[allow(dead_code)] // For the providers that read replies by status.
     pub(crate) fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
@@ -199,7 +197,6 @@ impl HttpClient {
     }
 
     /// `GET`s `url` with `headers` (see [`HttpClient::send`]).
-    #[allow(dead_code)] // For metadata servers.
     pub(crate) async fn get(
         &self,
         provider: &str,
@@ -270,7 +267,14 @@ impl HttpClient {
                     &mut status,
                 ))
                 .await;
-            trace.done(&outcome, status);
+            match &outcome {
+                // An error status is an answer here, but a failed call in the trace.
+                Ok(reply) if !reply.is_success() => trace.done(
+                    &Err::<(), _>(reply.status_error(provider, None, "")),
+                    status,
+                ),
+                _ => trace.done(&outcome, status),
+            }
             let again = attempt < attempts
                 && match &outcome {
                     Ok(reply) => retry::retries_status(reply.status),
@@ -333,21 +337,26 @@ impl HttpClient {
 
 /// `error` with the number of attempts made added to its message.
 fn with_attempts(error: Error, attempts: u32) -> Error {
+    with_message(error, |message| {
+        format!("{message} (after {attempts} attempts)")
+    })
+}
+
+/// An [`Error::Kms`] with its message rewritten by `rewrite` (context added); any other
+/// error unchanged.
+pub(crate) fn with_message(error: Error, rewrite: impl FnOnce(String) -> String) -> Error {
     match error {
         Error::Kms {
             provider,
             kind,
-            mut message,
+            message,
             source,
-        } => {
-            message.push_str(&format!(" (after {attempts} attempts)"));
-            Error::Kms {
-                provider,
-                kind,
-                message,
-                source,
-            }
-        }
+        } => Error::Kms {
+            provider,
+            kind,
+            message: rewrite(message),
+            source,
+        },
         other => other,
     }
 }
