@@ -260,6 +260,26 @@ impl GcpKms {
         })
     }
 
+    /// The unnamed `gcp` provider with on-demand credentials (the drivers' empty
+    /// `gcp: {}`): `GcpKms::new(GcpCredentials::on_demand())`, as
+    /// [`AwsKms::on_demand`](crate::kms::AwsKms::on_demand) is for AWS.
+    ///
+    /// ```
+    /// use encrypted_core::kms::{GcpKms, KmsProviders};
+    ///
+    /// let providers = KmsProviders::new().with(GcpKms::on_demand()?);
+    /// # let _ = providers;
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the HTTP clients cannot be built. A metadata server that
+    /// cannot be reached or refuses is reported when a request needs a token.
+    pub fn on_demand() -> Result<Self> {
+        Self::new(GcpCredentials::on_demand())
+    }
+
     /// A named `gcp:<name>` provider.
     ///
     /// ```
