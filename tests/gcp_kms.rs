@@ -581,8 +581,28 @@ async fn a_service_account_the_token_endpoint_refuses_is_a_credentials_error() {
 #[tokio::test]
 async fn pymongo_and_encrypted_core_share_gcp_keys() {
     let _server = take_server().await;
+    pymongo_shares_gcp_keys(service_account(), None).await;
+    // libmongocrypt fetched its token with the JWT bearer flow the server verified.
+    assert!(stat("token").await >= 2);
+}
+
+#[tokio::test]
+async fn pymongo_and_encrypted_core_share_gcp_keys_with_on_demand_credentials() {
+    let _server = take_server().await;
+    let metadata = env("ENCRYPTED_TEST_GCP_METADATA_ENDPOINT");
+    pymongo_shares_gcp_keys(GcpCredentials::on_demand(), Some(metadata)).await;
+    // Both asked the metadata server (with `Metadata-Flavor: Google`); no JWT flow.
+    assert!(stat("metadata").await >= 2);
+    assert_eq!(stat("token").await, 0);
+    assert_eq!(stat("refused").await, 0);
+}
+
+/// Rust creates a gcp key and encrypts with it; pymongo (libmongocrypt) decrypts that,
+/// creates a gcp key of its own and encrypts with it; Rust decrypts that and compares
+/// the `masterKey` documents.
+async fn pymongo_shares_gcp_keys(credentials: GcpCredentials, metadata_host: Option<String>) {
     let db = server::unique_db("gcp_pymongo");
-    let encryption = open_vault(&db, KmsProviders::new().with(gcp())).await;
+    let encryption = open_vault(&db, KmsProviders::new().with(gcp_with(credentials))).await;
     let rust_key = encryption
         .create_data_key(master_key())
         .key_alt_names(["rust-gcp"])
@@ -611,6 +631,7 @@ async fn pymongo_and_encrypted_core_share_gcp_keys() {
             "privateKeyPem": String::from_utf8(private_key_pem()).unwrap(),
             "masterKey": master_key_json,
             "altName": "python-gcp",
+            "metadataHost": metadata_host,
             "value": Bson::String("from pymongo".to_owned()).into_canonical_extjson(),
             "cases": [{
                 "description": "a Rust ciphertext under a Rust gcp key",

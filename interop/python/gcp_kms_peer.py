@@ -4,7 +4,7 @@ of tests/gcp_kms.rs.
 
 Reads one JSON request on stdin, writes one JSON reply on stdout. libmongocrypt fetches
 its own OAuth token from the server (the JWT bearer flow, signed with the service
-account's key), then:
+account's key; or, with ``metadataHost``, on demand from the metadata server), then:
 
 - decrypts each of ``cases`` (Rust ciphertexts under Rust-made gcp keys) and compares;
 - creates a data key with ``masterKey`` (alt name ``altName``), encrypts ``value`` with
@@ -16,6 +16,7 @@ Any mismatch is reported in ``failures``; the Rust test asserts there are none.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from bson import json_util
@@ -42,6 +43,11 @@ def main() -> None:
     pem = request["privateKeyPem"]
     der_base64 = "".join(line for line in pem.splitlines() if line and not line.startswith("-----"))
     gcp = {"email": request["email"], "privateKey": der_base64, "endpoint": request["endpoint"]}
+    if request.get("metadataHost"):
+        # On-demand credentials (an empty gcp document): pymongocrypt asks the metadata
+        # server GCE_METADATA_HOST names for the token.
+        os.environ["GCE_METADATA_HOST"] = request["metadataHost"]
+        gcp = {}
     client = MongoClient(request["uri"])
     encryption = ClientEncryption(
         {"gcp": gcp},
