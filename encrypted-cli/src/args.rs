@@ -125,6 +125,28 @@ pub struct Connection {
     /// with an AES key that never leaves it (libmongocrypt 1.9+'s `delegated`).
     #[arg(long, global = true)]
     pub kmip_delegated: bool,
+
+    /// Another Google Cloud KMS endpoint than `cloudkms.googleapis.com` (`host[:port]`),
+    /// recorded in the master key of new GCP-wrapped keys. Credentials: the service
+    /// account key file GOOGLE_APPLICATION_CREDENTIALS names, or the token in
+    /// GOOGLE_OAUTH_ACCESS_TOKEN, or `--gcp-on-demand`.
+    #[arg(long, value_name = "HOST[:PORT]", global = true)]
+    pub gcp_endpoint: Option<String>,
+
+    /// Another OAuth token endpoint than `oauth2.googleapis.com` (`host[:port]`) for
+    /// the service account's tokens.
+    #[arg(long, value_name = "HOST[:PORT]", global = true)]
+    pub gcp_oauth_endpoint: Option<String>,
+
+    /// Get Google Cloud tokens on demand from the metadata server (on GCP; GCE_METADATA_HOST
+    /// names another server), when no other GCP credentials are set.
+    #[arg(long, global = true)]
+    pub gcp_on_demand: bool,
+
+    /// A PEM file of CA certificates to trust, besides the usual web roots, when
+    /// talking to Google Cloud KMS and its token endpoint.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub gcp_ca_file: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -177,6 +199,10 @@ pub enum KeysCommand {
         /// A version of the Azure key (its current version by default).
         #[arg(long, value_name = "VERSION")]
         azure_key_version: Option<String>,
+        /// The Google Cloud KMS key that wraps it (with `--provider gcp`):
+        /// `projects/P/locations/L/keyRings/R/cryptoKeys/K[/cryptoKeyVersions/V]`.
+        #[arg(long, value_name = "RESOURCE_NAME", required_if_eq("provider", "gcp"))]
+        gcp_key: Option<String>,
         /// An alternate name for the key; repeat for several.
         #[arg(long = "alt-name", value_name = "NAME")]
         alt_names: Vec<String>,
@@ -247,6 +273,10 @@ pub struct RewrapArgs {
     /// A version of the Azure key (its current version by default).
     #[arg(long, value_name = "VERSION")]
     pub azure_key_version: Option<String>,
+    /// The Google Cloud KMS key that wraps them afterwards (with `--to gcp`):
+    /// `projects/P/locations/L/keyRings/R/cryptoKeys/K[/cryptoKeyVersions/V]`.
+    #[arg(long, value_name = "RESOURCE_NAME", required_if_eq("to", "gcp"))]
+    pub gcp_key: Option<String>,
 
     /// A new local master key file (with `--to local`): keys are unwrapped with
     /// `--local-master-key` (or their KMS provider) and wrapped with this one. Keys
@@ -319,6 +349,8 @@ pub enum Provider {
     Azure,
     /// A key on a KMIP server (`--kmip-endpoint`, `--kmip-key-id`, `--kmip-delegated`).
     Kmip,
+    /// A Google Cloud KMS key (`--gcp-key`).
+    Gcp,
 }
 
 /// The encryption algorithm, as typed on the command line.

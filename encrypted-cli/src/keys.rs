@@ -17,7 +17,7 @@ use encrypted::bson::Uuid;
 use crate::args::{Connection, KeysCommand, Provider};
 use crate::failure::{Context, Failure};
 use crate::key_vault::KeyVault;
-use crate::kms_config::KmsConfig;
+use crate::kms_config::{KmsConfig, MasterKeyArgs};
 use crate::{output, rewrap};
 
 /// Runs a `keys` subcommand; returns what to print on standard output.
@@ -32,19 +32,17 @@ pub async fn run(connection: &Connection, command: KeysCommand) -> Result<String
             aws_key_arn,
             azure_key_name,
             azure_key_version,
+            gcp_key,
             alt_names,
         } => {
-            let azure_key = azure_key_name
-                .as_deref()
-                .map(|name| (name, azure_key_version.as_deref()));
-            create(
-                connection,
-                provider,
-                aws_key_arn.as_deref(),
-                azure_key,
-                alt_names,
-            )
-            .await
+            let key = MasterKeyArgs {
+                aws_key_arn: aws_key_arn.as_deref(),
+                azure_key: azure_key_name
+                    .as_deref()
+                    .map(|name| (name, azure_key_version.as_deref())),
+                gcp_key: gcp_key.as_deref(),
+            };
+            create(connection, provider, key, alt_names).await
         }
         KeysCommand::List { json } => list(&open_without_kms(connection).await?, json).await,
         KeysCommand::Show { key, json } => {
@@ -112,13 +110,11 @@ async fn open_without_kms(connection: &Connection) -> Result<KeyVault, Failure> 
 async fn create(
     connection: &Connection,
     provider: Provider,
-    aws_key_arn: Option<&str>,
-    azure_key: Option<(&str, Option<&str>)>,
+    key: MasterKeyArgs<'_>,
     alt_names: Vec<String>,
 ) -> Result<String, Failure> {
     let kms = KmsConfig::from_connection(connection);
-    let master_key =
-        kms.master_key(provider, aws_key_arn, azure_key, kms.has_local_master_key())?;
+    let master_key = kms.master_key(provider, key, kms.has_local_master_key())?;
     let vault = KeyVault::open(connection, kms.providers(None)?).await?;
     let id = vault
         .encryption

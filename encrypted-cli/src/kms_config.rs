@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use encrypted::kms::{
-    AwsCredentials, AwsKms, AzureCredentials, AzureKms, KmipKms, KmsProviders, LocalKms, TlsOptions,
+    AwsCredentials, AwsKms, AzureCredentials, AzureKms, GcpCredentials, GcpKms, KmipKms,
+    KmsProviders, LocalKms, TlsOptions,
 };
 use encrypted::{LocalMasterKeyFormat, MasterKey};
 
@@ -12,7 +13,19 @@ use crate::failure::{Context, Failure};
 use crate::master_key_file;
 use crate::rotating_local_kms::RotatingLocalKms;
 
-/// The KMS options: which local master key file, and how to reach AWS KMS.
+/// The master key options of `keys create` and `keys rewrap`: which cloud key wraps.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MasterKeyArgs<'a> {
+    /// `--aws-key-arn`.
+    pub aws_key_arn: Option<&'a str>,
+    /// `--azure-key-name` and `--azure-key-version`.
+    pub azure_key: Option<(&'a str, Option<&'a str>)>,
+    /// `--gcp-key`: a Cloud KMS key's resource name.
+    pub gcp_key: Option<&'a str>,
+}
+
+/// The KMS options: which local master key file, and how to reach AWS KMS and Google
+/// Cloud KMS.
 #[derive(Debug)]
 pub struct KmsConfig {
     local_master_key: Option<PathBuf>,
@@ -24,6 +37,10 @@ pub struct KmsConfig {
     azure_identity_platform_endpoint: Option<String>,
     azure_managed_identity: bool,
     azure_ca_file: Option<PathBuf>,
+    gcp_endpoint: Option<String>,
+    gcp_oauth_endpoint: Option<String>,
+    gcp_on_demand: bool,
+    gcp_ca_file: Option<PathBuf>,
     kmip: KmipConfig,
 }
 
@@ -51,6 +68,10 @@ impl KmsConfig {
             azure_identity_platform_endpoint: connection.azure_identity_platform_endpoint.clone(),
             azure_managed_identity: connection.azure_managed_identity,
             azure_ca_file: connection.azure_ca_file.clone(),
+            gcp_endpoint: connection.gcp_endpoint.clone(),
+            gcp_oauth_endpoint: connection.gcp_oauth_endpoint.clone(),
+            gcp_on_demand: connection.gcp_on_demand,
+            gcp_ca_file: connection.gcp_ca_file.clone(),
             kmip: KmipConfig {
                 endpoint: connection.kmip_endpoint.clone(),
                 ca_file: connection.kmip_ca_file.clone(),
@@ -63,7 +84,8 @@ impl KmsConfig {
     }
 
     /// The configured providers: `local` when a master key file is given, `aws` when
-    /// AWS credentials are in the environment. With `new_local_master_key`, `local`
+    /// AWS credentials are in the environment, `gcp` when Google Cloud credentials are
+    /// (or `--gcp-on-demand` is given). With `new_local_master_key`, `local`
     /// rotates from the old master key to the new one.
     ///
     /// # Errors
@@ -96,6 +118,9 @@ impl KmsConfig {
         if let Some(kmip) = self.kmip.provider()? {
             providers = providers.with(kmip);
         }
+        if let Some(credentials) = self.gcp_credentials()? {
+            providers = providers.with(self.gcp(credentials)?);
+        }
         Ok(providers)
     }
 
@@ -108,8 +133,7 @@ impl KmsConfig {
     pub fn master_key(
         &self,
         provider: Provider,
-        aws_key_arn: Option<&str>,
-        azure_key: Option<(&str, Option<&str>)>,
+        key: MasterKeyArgs<'_>,
         local_master_key_given: bool,
     ) -> Result<MasterKey, Failure> {
         match provider {
@@ -122,7 +146,7 @@ impl KmsConfig {
                 Ok(MasterKey::local())
             }
             Provider::Aws => {
-                let arn = aws_key_arn.ok_or_else(|| {
+                let arn = key.aws_key_arn.ok_or_else(|| {
                     Failure::new("the aws provider needs a KMS key: pass --aws-key-arn ARN")
                 })?;
                 AwsCredentials::from_env().context("AWS KMS needs credentials")?;
@@ -142,7 +166,7 @@ impl KmsConfig {
                 })
             }
             Provider::Azure => {
-                let (name, version) = azure_key.ok_or_else(|| {
+                let (name, version) = key.azure_key.ok_or_else(|| {
                     Failure::new("the azure provider needs a key: pass --azure-key-name NAME")
                 })?;
                 let endpoint = self.azure_key_vault_endpoint.as_deref().ok_or_else(|| {
@@ -170,6 +194,27 @@ impl KmsConfig {
                 let master_key = MasterKey::kmip().with_delegated(self.kmip.delegated);
                 Ok(match &self.kmip.key_id {
                     Some(key_id) => master_key.with_key_id(key_id),
+                    None => master_key,
+                })
+            }
+            Provider::Gcp => {
+                let name = key.gcp_key.ok_or_else(|| {
+                    Failure::new(
+                        "the gcp provider needs a Cloud KMS key: pass --gcp-key RESOURCE_NAME",
+                    )
+                })?;
+                if self.gcp_credentials()?.is_none() {
+                    return Err(Failure::new(
+                        "Google Cloud KMS needs credentials: set GOOGLE_APPLICATION_CREDENTIALS (a service account key file) or GOOGLE_OAUTH_ACCESS_TOKEN, or pass --gcp-on-demand",
+                    ));
+                }
+                let master_key = gcp_master_key(name).ok_or_else(|| {
+                    Failure::new(format!(
+                        "`{name}` is not a Cloud KMS key name: expected projects/P/locations/L/keyRings/R/cryptoKeys/K[/cryptoKeyVersions/V]"
+                    ))
+                })?;
+                Ok(match &self.gcp_endpoint {
+                    Some(endpoint) => master_key.with_endpoint(endpoint),
                     None => master_key,
                 })
             }
@@ -272,9 +317,9 @@ impl KmipConfig {
                 .with_context(|| format!("cannot use the KMIP CA file {}", path.display()))?;
         }
         if let Some(path) = &self.cert_file {
-            let mut identity = encrypted::zeroize::Zeroizing::new(read(path, "certificate file")?);
+            let mut identity = zeroize::Zeroizing::new(read(path, "certificate file")?);
             if let Some(key) = &self.key_file {
-                let key = encrypted::zeroize::Zeroizing::new(read(key, "key file")?);
+                let key = zeroize::Zeroizing::new(read(key, "key file")?);
                 identity.reserve(key.len() + 1);
                 identity.push(b'\n');
                 identity.extend_from_slice(&key);
@@ -291,6 +336,96 @@ impl KmipConfig {
     }
 }
 
+impl KmsConfig {
+    /// Google Cloud credentials from the environment: the service account key file
+    /// `GOOGLE_APPLICATION_CREDENTIALS` names, else `GOOGLE_OAUTH_ACCESS_TOKEN`, else the
+    /// metadata server with `--gcp-on-demand`; `None` without any.
+    fn gcp_credentials(&self) -> Result<Option<GcpCredentials>, Failure> {
+        if let Some(path) = std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS") {
+            let path = PathBuf::from(path);
+            let json = zeroize::Zeroizing::new(std::fs::read(&path).with_context(|| {
+                format!(
+                    "cannot read the GCP service account key file {}",
+                    path.display()
+                )
+            })?);
+            return GcpCredentials::from_service_account_json(&json)
+                .map(Some)
+                .with_context(|| {
+                    format!(
+                        "cannot use the GCP service account key file {}",
+                        path.display()
+                    )
+                });
+        }
+        if let Ok(token) = std::env::var("GOOGLE_OAUTH_ACCESS_TOKEN") {
+            return Ok(Some(GcpCredentials::access_token(token)));
+        }
+        Ok(self.gcp_on_demand.then(GcpCredentials::on_demand))
+    }
+
+    /// The `gcp` provider: `--gcp-endpoint` is allowed besides Google's own endpoints,
+    /// `--gcp-oauth-endpoint` replaces the token endpoint, `GCE_METADATA_HOST` the
+    /// metadata server, and `--gcp-ca-file` is trusted besides the web roots.
+    fn gcp(&self, credentials: GcpCredentials) -> Result<GcpKms, Failure> {
+        let mut gcp = GcpKms::new(credentials).context("cannot set up Google Cloud KMS")?;
+        if let Some(endpoint) = &self.gcp_endpoint {
+            gcp = gcp
+                .with_allowed_endpoint(endpoint)
+                .with_context(|| format!("cannot use the GCP endpoint `{endpoint}`"))?;
+        }
+        if let Some(endpoint) = &self.gcp_oauth_endpoint {
+            gcp = gcp
+                .with_oauth_endpoint(endpoint)
+                .with_context(|| format!("cannot use the GCP OAuth endpoint `{endpoint}`"))?;
+        }
+        if let Ok(host) = std::env::var("GCE_METADATA_HOST") {
+            gcp = gcp
+                .with_metadata_endpoint(&host)
+                .with_context(|| format!("cannot use GCE_METADATA_HOST `{host}`"))?;
+        }
+        match &self.gcp_ca_file {
+            None => Ok(gcp),
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("cannot read the GCP CA file {}", path.display()))?;
+                TlsOptions::new()
+                    .with_ca_pem(pem)
+                    .and_then(|tls| gcp.with_tls(tls))
+                    .with_context(|| format!("cannot use the GCP CA file {}", path.display()))
+            }
+        }
+    }
+}
+
+/// The master key a Cloud KMS resource name names:
+/// `projects/P/locations/L/keyRings/R/cryptoKeys/K[/cryptoKeyVersions/V]`.
+fn gcp_master_key(name: &str) -> Option<MasterKey> {
+    let parts: Vec<&str> = name.split('/').collect();
+    let key = match parts.as_slice() {
+        [
+            "projects",
+            project,
+            "locations",
+            location,
+            "keyRings",
+            ring,
+            "cryptoKeys",
+            key,
+            rest @ ..,
+        ] => {
+            let key = MasterKey::gcp(*project, *location, *ring, *key);
+            match rest {
+                [] => key,
+                ["cryptoKeyVersions", version] => key.with_key_version(*version),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    (!parts.iter().any(|part| part.is_empty())).then_some(key)
+}
+
 /// The region of a KMS key ARN, `arn:aws:kms:<region>:<account>:key/<id>`.
 fn region_of_arn(arn: &str) -> Option<&str> {
     let mut parts = arn.split(':');
@@ -303,6 +438,26 @@ fn region_of_arn(arn: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_cloud_kms_key_names() {
+        assert_eq!(
+            gcp_master_key("projects/p/locations/global/keyRings/r/cryptoKeys/k"),
+            Some(MasterKey::gcp("p", "global", "r", "k"))
+        );
+        assert_eq!(
+            gcp_master_key("projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/3"),
+            Some(MasterKey::gcp("p", "l", "r", "k").with_key_version("3"))
+        );
+        for bad in [
+            "projects/p/locations/l/keyRings/r",
+            "projects//locations/l/keyRings/r/cryptoKeys/k",
+            "projects/p/locations/l/keyRings/r/cryptoKeys/k/versions/3",
+            "k",
+        ] {
+            assert_eq!(gcp_master_key(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn reads_the_region_of_an_arn() {

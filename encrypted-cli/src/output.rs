@@ -98,6 +98,27 @@ pub fn details(key: &KeyDocument) -> String {
         }
         lines.push(format!("delegated:   {delegated}"));
     }
+    if let MasterKey::Gcp {
+        project_id,
+        location,
+        key_ring,
+        key_name,
+        key_version,
+        endpoint,
+        ..
+    } = &key.master_key
+    {
+        let mut name = format!(
+            "projects/{project_id}/locations/{location}/keyRings/{key_ring}/cryptoKeys/{key_name}"
+        );
+        if let Some(version) = key_version {
+            name.push_str(&format!("/cryptoKeyVersions/{version}"));
+        }
+        lines.push(format!("gcp key:     {name}"));
+        if let Some(endpoint) = endpoint {
+            lines.push(format!("gcp endpoint: {endpoint}"));
+        }
+    }
     lines.extend([
         format!("created:     {}", date(key.creation_date)),
         format!("updated:     {}", date(key.update_date)),

@@ -8,7 +8,7 @@ use crate::args::{Connection, Provider, RewrapArgs};
 use crate::extended_json;
 use crate::failure::Failure;
 use crate::key_vault::KeyVault;
-use crate::kms_config::KmsConfig;
+use crate::kms_config::{KmsConfig, MasterKeyArgs};
 
 /// What a rewrap did so far.
 #[derive(Debug, Default)]
@@ -46,10 +46,14 @@ pub async fn run(connection: &Connection, args: RewrapArgs) -> Result<String, Fa
     }
     let master_key = kms.master_key(
         args.to,
-        args.aws_key_arn.as_deref(),
-        args.azure_key_name
-            .as_deref()
-            .map(|name| (name, args.azure_key_version.as_deref())),
+        MasterKeyArgs {
+            aws_key_arn: args.aws_key_arn.as_deref(),
+            azure_key: args
+                .azure_key_name
+                .as_deref()
+                .map(|name| (name, args.azure_key_version.as_deref())),
+            gcp_key: args.gcp_key.as_deref(),
+        },
         kms.has_local_master_key() || new_local.is_some(),
     )?;
     let vault = KeyVault::open(connection, kms.providers(new_local)?).await?;

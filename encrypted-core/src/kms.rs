@@ -19,6 +19,6 @@ pub use providers::KmsProviders;
 // AWS KMS talks HTTPS: it is part of the driver layer (`src/driver/kms/`).
 #[cfg(feature = "driver")]
 pub use crate::driver::kms::{
-    AwsCredentials, AwsKms, AzureCredentials, AzureKms, DEFAULT_KMS_TIMEOUT, KmipKms,
-    MAX_KMS_REPLY_BYTES, TlsOptions,
+    AwsCredentials, AwsKms, AzureCredentials, AzureKms, DEFAULT_KMS_TIMEOUT, GcpCredentials,
+    GcpKms, KmipKms, MAX_KMS_REPLY_BYTES, TlsOptions,
 };

@@ -63,7 +63,25 @@ pub enum MasterKey {
         /// Whether the server encrypts and decrypts (KMIP `Encrypt`/`Decrypt`).
         delegated: bool,
     },
-    /// A provider this crate does not implement yet (gcp): kept as written
+    /// A Google Cloud KMS key: `projects/{project_id}/locations/{location}/keyRings/{key_ring}/cryptoKeys/{key_name}`.
+    #[non_exhaustive]
+    Gcp {
+        /// The provider's name after `gcp:`, if any.
+        name: Option<String>,
+        /// The Google Cloud project.
+        project_id: String,
+        /// The key ring's location, e.g. `global` or `europe-west1`.
+        location: String,
+        /// The key ring.
+        key_ring: String,
+        /// The key.
+        key_name: String,
+        /// The key version wrapping new data keys (the primary version if unset).
+        key_version: Option<String>,
+        /// Another endpoint than `cloudkms.googleapis.com` (`host[:port]`).
+        endpoint: Option<String>,
+    },
+    /// A provider this crate does not implement (a user's own [`KmsProvider`](crate::kms::KmsProvider)'s, or a future one): kept as written
     /// so that listing or copying such a key loses nothing.
     #[non_exhaustive]
     Unsupported {
@@ -126,11 +144,50 @@ impl MasterKey {
         }
     }
 
-    /// Sets the key version of an Azure key; other master keys are returned unchanged.
+    /// A Google Cloud KMS key, wrapping with its primary version on Google's endpoint.
+    ///
+    /// ```
+    /// use encrypted_core::MasterKey;
+    ///
+    /// let gcp = MasterKey::gcp("my-project", "global", "my-ring", "my-key").with_key_version("3");
+    /// assert_eq!(
+    ///     gcp.to_document(),
+    ///     bson::doc! {
+    ///         "provider": "gcp", "projectId": "my-project", "location": "global",
+    ///         "keyRing": "my-ring", "keyName": "my-key", "keyVersion": "3",
+    ///     }
+    /// );
+    /// ```
+    pub fn gcp(
+        project_id: impl Into<String>,
+        location: impl Into<String>,
+        key_ring: impl Into<String>,
+        key_name: impl Into<String>,
+    ) -> Self {
+        Self::Gcp {
+            name: None,
+            project_id: project_id.into(),
+            location: location.into(),
+            key_ring: key_ring.into(),
+            key_name: key_name.into(),
+            key_version: None,
+            endpoint: None,
+        }
+    }
+
+    /// Sets the key version of an Azure or Google Cloud KMS key; other master keys are
+    /// returned unchanged.
+    ///
+    /// ```
+    /// use encrypted_core::MasterKey;
+    ///
+    /// let key = MasterKey::gcp("p", "global", "r", "k").with_key_version("2");
+    /// assert_eq!(key.to_document().get_str("keyVersion"), Ok("2"));
+    /// ```
     #[must_use]
-    pub fn with_key_version(mut self, version: impl Into<String>) -> Self {
-        if let Self::Azure { key_version, .. } = &mut self {
-            *key_version = Some(version.into());
+    pub fn with_key_version(mut self, new_version: impl Into<String>) -> Self {
+        if let Self::Azure { key_version, .. } | Self::Gcp { key_version, .. } = &mut self {
+            *key_version = Some(new_version.into());
         }
         self
     }
@@ -191,11 +248,14 @@ impl MasterKey {
         self
     }
 
-    /// Sets the endpoint (`host[:port]`) of an AWS or KMIP key; other master keys are
-    /// returned unchanged.
+    /// Sets the endpoint (`host[:port]`) of an AWS, Google Cloud KMS or KMIP key; other
+    /// master keys are returned unchanged.
     #[must_use]
     pub fn with_endpoint(mut self, new_endpoint: impl Into<String>) -> Self {
-        if let Self::Aws { endpoint, .. } | Self::Kmip { endpoint, .. } = &mut self {
+        if let Self::Aws { endpoint, .. }
+        | Self::Gcp { endpoint, .. }
+        | Self::Kmip { endpoint, .. } = &mut self
+        {
             *endpoint = Some(new_endpoint.into());
         }
         self
@@ -208,6 +268,7 @@ impl MasterKey {
         if let Self::Local { name }
         | Self::Aws { name, .. }
         | Self::Azure { name, .. }
+        | Self::Gcp { name, .. }
         | Self::Kmip { name, .. } = &mut self
         {
             *name = Some(new_name.into());
@@ -221,6 +282,7 @@ impl MasterKey {
             Self::Local { name } => ("local", name),
             Self::Aws { name, .. } => ("aws", name),
             Self::Azure { name, .. } => ("azure", name),
+            Self::Gcp { name, .. } => ("gcp", name),
             Self::Kmip { name, .. } => ("kmip", name),
             Self::Unsupported { provider, .. } => return provider.clone(),
         };
@@ -282,6 +344,27 @@ impl MasterKey {
                 }
                 document
             }
+            Self::Gcp {
+                project_id,
+                location,
+                key_ring,
+                key_name,
+                key_version,
+                endpoint,
+                ..
+            } => {
+                let mut document = doc! {
+                    "provider": self.provider(), "projectId": project_id, "location": location,
+                    "keyRing": key_ring, "keyName": key_name,
+                };
+                if let Some(key_version) = key_version {
+                    document.insert("keyVersion", key_version);
+                }
+                if let Some(endpoint) = endpoint {
+                    document.insert("endpoint", endpoint);
+                }
+                document
+            }
             Self::Unsupported { document, .. } => document.clone(),
         }
     }
@@ -308,16 +391,26 @@ impl MasterKey {
                 .map(str::to_owned)
                 .map_err(|_| (path, "must be a string".to_owned()))
         };
+        let optional = |field: &'static str, path: &'static str| match document.get(field) {
+            None => Ok(None),
+            Some(_) => string(field, path).map(Some),
+        };
         Ok(match kind {
             "local" => Self::Local { name },
+            "gcp" => Self::Gcp {
+                name,
+                project_id: string("projectId", "masterKey.projectId")?,
+                location: string("location", "masterKey.location")?,
+                key_ring: string("keyRing", "masterKey.keyRing")?,
+                key_name: string("keyName", "masterKey.keyName")?,
+                key_version: optional("keyVersion", "masterKey.keyVersion")?,
+                endpoint: optional("endpoint", "masterKey.endpoint")?,
+            },
             "aws" => Self::Aws {
                 name,
                 region: string("region", "masterKey.region")?,
                 key: string("key", "masterKey.key")?,
-                endpoint: match document.get("endpoint") {
-                    None => None,
-                    Some(_) => Some(string("endpoint", "masterKey.endpoint")?),
-                },
+                endpoint: optional("endpoint", "masterKey.endpoint")?,
             },
             "azure" => Self::Azure {
                 name,
@@ -394,10 +487,42 @@ mod tests {
             doc! { "provider": "kmip", "keyId": "1" },
             doc! { "provider": "kmip:hsm", "endpoint": "127.0.0.1:5696", "delegated": true, "keyId": "2" },
             doc! { "provider": "gcp", "projectId": "p", "location": "l", "keyRing": "r", "keyName": "n" },
+            doc! {
+                "provider": "gcp:eu", "projectId": "p", "location": "l", "keyRing": "r",
+                "keyName": "n", "keyVersion": "2", "endpoint": "cloudkms.googleapis.com:443",
+            },
         ] {
             let parsed = MasterKey::from_document(&document).unwrap();
             assert_eq!(parsed.to_document(), document);
         }
+    }
+
+    #[test]
+    fn gcp_keys_are_written_in_libmongocrypts_field_order() {
+        let key = MasterKey::gcp("p", "l", "r", "n")
+            .with_endpoint("kms.example:8443")
+            .with_key_version("7")
+            .with_provider_name("eu");
+        assert_eq!(key.provider(), "gcp:eu");
+        let document = key.to_document();
+        let fields: Vec<&str> = document.keys().map(String::as_str).collect();
+        // mongocrypt-kek.c appends keyVersion before endpoint.
+        assert_eq!(
+            fields,
+            [
+                "provider",
+                "projectId",
+                "location",
+                "keyRing",
+                "keyName",
+                "keyVersion",
+                "endpoint"
+            ]
+        );
+        assert!(matches!(
+            MasterKey::from_document(&key.to_document()).unwrap(),
+            MasterKey::Gcp { key_version: Some(v), .. } if v == "7"
+        ));
     }
 
     #[test]
@@ -460,6 +585,14 @@ mod tests {
         assert_eq!(
             MasterKey::from_document(&doc! {}).unwrap_err().0,
             "masterKey.provider"
+        );
+        assert_eq!(
+            MasterKey::from_document(
+                &doc! { "provider": "gcp", "projectId": "p", "location": "l", "keyRing": "r" }
+            )
+            .unwrap_err()
+            .0,
+            "masterKey.keyName"
         );
         assert_eq!(
             MasterKey::from_document(&doc! { "provider": "aws", "region": "r" })

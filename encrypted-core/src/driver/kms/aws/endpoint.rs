@@ -91,7 +91,8 @@ impl Endpoint {
             .any(|service| self.host == format!("{service}.{region}.{domain}"))
     }
 
-    /// The host, without the port.
+    /// The host, without the port (the `gcp` provider derives its OAuth audience and
+    /// scope from it, as libmongocrypt does).
     pub(crate) fn host(&self) -> &str {
         &self.host
     }
