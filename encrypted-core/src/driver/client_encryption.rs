@@ -6,12 +6,13 @@ mod create_data_key;
 mod key_vault;
 mod rewrap;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bson::{Binary, Bson, Document, Uuid, doc};
 use futures_util::{Stream, TryStreamExt};
-use mongodb::options::ReturnDocument;
+use mongodb::options::{CollectionOptions, ReadConcern, ReturnDocument, WriteConcern};
 use mongodb::{Client, Collection};
 
 pub use create_data_key::CreateDataKey;
@@ -19,8 +20,10 @@ pub use key_vault::Namespace;
 pub(crate) use key_vault::not_implemented;
 pub use rewrap::{MalformedKey, RewrapManyDataKey, RewrapManyDataKeyResult, RewrapProgress};
 
+use super::key_cache::Found;
 use super::trace::{Filter, Operation, trace_event};
 use crate::kms::KmsProviders;
+use crate::model::Keys;
 use crate::{
     Algorithm, Ciphertext, DataKey, Error, KeyCache, KeyDocument, KeyRef, MasterKey, Result,
 };
@@ -91,10 +94,18 @@ impl ClientEncryptionBuilder {
 
     /// Builds the handle. Nothing is sent to the server until it is used.
     pub fn build(self) -> ClientEncryption {
+        // The spec: every key vault read with read concern majority, every write with
+        // write concern majority. A key written without it can be rolled back after a
+        // failover, taking with it every value encrypted under it; a key read without
+        // it can be one that is about to be rolled back.
+        let options = CollectionOptions::builder()
+            .read_concern(ReadConcern::majority())
+            .write_concern(WriteConcern::majority())
+            .build();
         let key_vault = self
             .client
             .database(&self.namespace.db)
-            .collection::<Document>(&self.namespace.coll);
+            .collection_with_options::<Document>(&self.namespace.coll, options);
         let cache = match self.key_cache_ttl {
             Some(ttl) => KeyCache::new(Some(ttl)),
             None => KeyCache::default(),
@@ -386,6 +397,117 @@ impl ClientEncryption {
         }
     }
 
+    /// The decrypted data keys `keys` names, as a [`Keys`] ring for
+    /// [`model::encode`](crate::model::encode) and [`model::decode`](crate::model::decode).
+    ///
+    /// The keys not cached are loaded together: one key vault read for all of them
+    /// (`_id` and `keyAltNames` `$in` the ones asked for), then their KMS unwraps
+    /// concurrently, at most eight at a time. A key another task is loading is awaited,
+    /// not loaded twice.
+    ///
+    /// ```no_run
+    /// # async fn run(encryption: encrypted_core::ClientEncryption, id: bson::Uuid) -> encrypted_core::Result<()> {
+    /// use encrypted_core::KeyRef;
+    ///
+    /// // One key vault read and two KMS calls at once, however many keys.
+    /// let keys = encryption
+    ///     .data_keys([KeyRef::Id(id), KeyRef::AltName("medco-key".into())])
+    ///     .await?;
+    /// # let _ = keys;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KeyNotFound`] for a key that is not in the key vault,
+    /// [`Error::AmbiguousKeyAltName`], [`Error::MalformedKeyDocument`], key vault and
+    /// KMS errors: the first of them if several keys fail.
+    pub async fn data_keys(&self, keys: impl IntoIterator<Item = KeyRef>) -> Result<Keys> {
+        let mut ring = Keys::new();
+        for (key_ref, key) in self.load_keys(keys).await? {
+            ring.insert(key_ref, key?);
+        }
+        Ok(ring)
+    }
+
+    /// Each key of `keys`, or why it cannot be had; loaded as [`Self::data_keys`] says.
+    /// The outer error is the key vault read's.
+    pub(crate) async fn load_keys(
+        &self,
+        keys: impl IntoIterator<Item = KeyRef>,
+    ) -> Result<HashMap<KeyRef, Result<Arc<DataKey>>>> {
+        self.inner
+            .cache
+            .get_or_load_many(
+                keys,
+                UNWRAP_CONCURRENCY,
+                |ids, names| self.find_many(ids, names),
+                |document: KeyDocument| async move { self.unwrap_key(&document).await },
+            )
+            .await
+    }
+
+    /// One key vault read for the keys with these ids and alternate names.
+    async fn find_many(&self, ids: Vec<Uuid>, names: Vec<String>) -> Result<Found<KeyDocument>> {
+        const OPERATION: &str = "getKeys";
+        let mut clauses = Vec::with_capacity(2);
+        if !ids.is_empty() {
+            let ids: Vec<Bson> = ids.iter().map(|id| Bson::from(*id)).collect();
+            clauses.push(doc! { "_id": { "$in": ids } });
+        }
+        if !names.is_empty() {
+            clauses.push(doc! { "keyAltNames": { "$in": names.clone() } });
+        }
+        let filter = match clauses.len() {
+            1 => clauses.pop().unwrap_or_default(),
+            _ => doc! { "$or": clauses },
+        };
+        let read = Operation::key_vault_read(OPERATION, &self.inner.namespace, Filter::Query);
+        let found: Result<Vec<Document>> = read
+            .run(async {
+                self.inner
+                    .key_vault
+                    .find(filter)
+                    .await
+                    .map_err(key_vault_error(OPERATION))?
+                    .try_collect()
+                    .await
+                    .map_err(key_vault_error(OPERATION))
+            })
+            .await;
+        read.query_done(&found);
+        let documents = found?;
+        let mut by_id = HashMap::with_capacity(ids.len());
+        for id in ids {
+            let wanted = Bson::from(id);
+            if let Some(document) = documents.iter().find(|d| d.get("_id") == Some(&wanted)) {
+                by_id.insert(id, KeyDocument::from_document(document));
+            }
+        }
+        let mut by_alt_name = HashMap::with_capacity(names.len());
+        for name in names {
+            let mut named = documents.iter().filter(|document| {
+                document
+                    .get_array("keyAltNames")
+                    .is_ok_and(|names| names.iter().any(|n| n.as_str() == Some(&name)))
+            });
+            let Some(first) = named.next() else { continue };
+            let others = named.count() as u64;
+            let entry = if others > 0 {
+                // Never one of them picked at random.
+                Err(Error::AmbiguousKeyAltName {
+                    name: name.clone(),
+                    count: others + 1,
+                })
+            } else {
+                KeyDocument::from_document(first).map(|key| (key.id, key))
+            };
+            by_alt_name.insert(name, entry);
+        }
+        Ok(Found { by_id, by_alt_name })
+    }
+
     async fn unwrap_key(&self, document: &KeyDocument) -> Result<DataKey> {
         let provider = self.inner.kms.get(&document.master_key.provider())?;
         let call = Operation::kms(provider.name(), "unwrap", document.id);
@@ -474,6 +596,10 @@ impl ClientEncryption {
         found.as_ref().map(KeyDocument::from_document).transpose()
     }
 }
+
+/// How many KMS unwraps one batch of key loads runs at once: enough to hide a KMS
+/// round trip's latency, few enough not to be throttled by it.
+const UNWRAP_CONCURRENCY: usize = 8;
 
 fn key_vault_error(operation: &'static str) -> impl Fn(mongodb::error::Error) -> Error {
     move |source| Error::KeyVault {

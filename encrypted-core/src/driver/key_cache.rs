@@ -1,16 +1,16 @@
 //! The data key cache: decrypted data keys kept for a time-to-live, loaded once however
 //! many tasks ask at the same moment, by id or by alternate name.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bson::Uuid;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use super::trace::trace_event;
-use crate::{DataKey, Result};
+use crate::{DataKey, Error, KeyRef, Result};
 
 /// How long a decrypted data key stays cached: libmongocrypt's default.
 pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -28,6 +28,10 @@ pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 /// already running when it was called puts its key into the cache. The tasks waiting on
 /// such a load still get its key (their request overlapped the removal), but nobody
 /// after them does: they load again, and find the key deleted.
+///
+/// Both maps are bounded by what is in use: an entry is a cached key (dropped when it
+/// expires, by id and by every alternate name alike) or a load in flight; a load that
+/// failed — an unknown id or name — leaves nothing behind once its callers are gone.
 ///
 /// Keys are shared as `Arc<DataKey>`. An evicted key is dropped — and so zeroized — as
 /// soon as the last task still using it lets go of it.
@@ -81,6 +85,12 @@ impl Slot {
             return None;
         }
         self.loaded.get().map(|(key, _)| Arc::clone(key))
+    }
+
+    /// Empty, and held by its map alone: its load failed and nobody waits on it (any
+    /// task loading or waiting holds the slot too).
+    fn is_abandoned(self: &Arc<Self>) -> bool {
+        !self.loaded.initialized() && Arc::strong_count(self) == 1
     }
 
     fn holds_key(&self, id: Uuid) -> bool {
@@ -197,26 +207,168 @@ impl KeyCache {
                     "key cache miss by alternate name: loading"
                 );
                 let (id, document) = find().await?;
-                match self.id_slot_if_live(name, &slot, id) {
-                    Some(id_slot) => {
-                        let (key, loaded_at) = id_slot
-                            .loaded
-                            .get_or_try_init(|| async {
-                                let key = unwrap(document).await?;
-                                trace_event!(DEBUG, KEY_CACHE, key.id = %id, "key cache load");
-                                Ok((Arc::new(key), Instant::now()))
-                            })
-                            .await?;
-                        // Expires with the key it names.
-                        Ok((Arc::clone(key), *loaded_at))
-                    }
-                    // A removal ran since this load began: the document read may be
-                    // stale. Serve the tasks that asked before the removal, cache nothing.
-                    None => Ok((Arc::new(unwrap(document).await?), Instant::now())),
-                }
+                self.load_by_alt_name(name, &slot, id, document, unwrap)
+                    .await
             })
             .await?;
         Ok(Arc::clone(key))
+    }
+
+    /// The keys `refs` names, those not cached loaded together: one call of `find` for
+    /// all of them (one key vault read), then their `unwrap`s (KMS calls) concurrently,
+    /// at most `concurrency` at a time.
+    ///
+    /// Each key is still loaded once however many tasks ask for it: a key another task
+    /// is loading is awaited, not unwrapped again, and a key found by alternate name is
+    /// cached by id too. Removals win over the batch as over single loads.
+    ///
+    /// The outer error is `find`'s; each key has its own result: [`Error::KeyNotFound`]
+    /// when `find` did not return it, else its entry's error or `unwrap`'s.
+    pub(crate) async fn get_or_load_many<D, Find, FindFut, Unwrap, UnwrapFut>(
+        &self,
+        refs: impl IntoIterator<Item = KeyRef>,
+        concurrency: usize,
+        find: Find,
+        unwrap: Unwrap,
+    ) -> Result<HashMap<KeyRef, Result<Arc<DataKey>>>>
+    where
+        Find: FnOnce(Vec<Uuid>, Vec<String>) -> FindFut,
+        FindFut: Future<Output = Result<Found<D>>>,
+        Unwrap: Fn(D) -> UnwrapFut,
+        UnwrapFut: Future<Output = Result<DataKey>>,
+    {
+        let mut keys = HashMap::new();
+        let (mut id_misses, mut name_misses) = (Vec::new(), Vec::new());
+        {
+            let mut slots = self.lock();
+            let mut evicted = false;
+            let mut asked = HashSet::new();
+            for key_ref in refs {
+                if !asked.insert(key_ref.clone()) {
+                    continue;
+                }
+                let fresh = match &key_ref {
+                    KeyRef::Id(id) => slots.by_id.get(id),
+                    KeyRef::AltName(name) => slots.by_alt_name.get(name),
+                }
+                .and_then(|slot| slot.fresh(self.ttl));
+                if let Some(key) = fresh {
+                    keys.insert(key_ref, Ok(key));
+                    continue;
+                }
+                if !evicted {
+                    self.evict_expired(&mut slots);
+                    evicted = true;
+                }
+                // The slots are taken before the key vault is read: a removal from
+                // here on detaches them, and what they load is not cached.
+                match &key_ref {
+                    KeyRef::Id(id) => {
+                        id_misses.push((*id, Arc::clone(slots.by_id.entry(*id).or_default())));
+                    }
+                    KeyRef::AltName(name) => name_misses.push((
+                        name.clone(),
+                        Arc::clone(slots.by_alt_name.entry(name.clone()).or_default()),
+                    )),
+                }
+            }
+        }
+        if id_misses.is_empty() && name_misses.is_empty() {
+            return Ok(keys);
+        }
+        trace_event!(
+            DEBUG,
+            KEY_CACHE,
+            keys = id_misses.len() + name_misses.len(),
+            "key cache misses: loading in one batch"
+        );
+        let Found {
+            mut by_id,
+            mut by_alt_name,
+        } = find(
+            id_misses.iter().map(|(id, _)| *id).collect(),
+            name_misses.iter().map(|(name, _)| name.clone()).collect(),
+        )
+        .await?;
+        let permits = Semaphore::new(concurrency.max(1));
+        let (permits, unwrap) = (&permits, &unwrap);
+        let by_id_loads = id_misses.into_iter().map(|(id, slot)| {
+            let entry = by_id.remove(&id);
+            async move {
+                let loaded = slot
+                    .loaded
+                    .get_or_try_init(|| async move {
+                        let document = entry.ok_or_else(|| Error::KeyNotFound {
+                            key: id.to_string(),
+                        })??;
+                        let key = unwrap_bounded(permits, unwrap, document).await?;
+                        trace_event!(DEBUG, KEY_CACHE, key.id = %id, "key cache load");
+                        Ok((Arc::new(key), Instant::now()))
+                    })
+                    .await
+                    .map(|(key, _)| Arc::clone(key));
+                (KeyRef::Id(id), loaded)
+            }
+        });
+        let by_name_loads = name_misses.into_iter().map(|(name, slot)| {
+            let entry = by_alt_name.remove(&name);
+            async move {
+                let loaded = slot
+                    .loaded
+                    .get_or_try_init(|| async {
+                        let (id, document) = entry.ok_or_else(|| Error::KeyNotFound {
+                            key: format!("alt name `{name}`"),
+                        })??;
+                        let unwrap = |document| unwrap_bounded(permits, unwrap, document);
+                        self.load_by_alt_name(&name, &slot, id, document, unwrap)
+                            .await
+                    })
+                    .await
+                    .map(|(key, _)| Arc::clone(key));
+                (KeyRef::AltName(name), loaded)
+            }
+        });
+        let (by_id_loaded, by_name_loaded) = futures_util::future::join(
+            futures_util::future::join_all(by_id_loads),
+            futures_util::future::join_all(by_name_loads),
+        )
+        .await;
+        keys.extend(by_id_loaded.into_iter().chain(by_name_loaded));
+        Ok(keys)
+    }
+
+    /// The rest of a load by alternate name once its key document is read: the key
+    /// `id` from its id slot (unwrapped there unless cached), if this alternate-name
+    /// slot is still the live one; else unwrapped for the waiting callers only.
+    async fn load_by_alt_name<D, Unwrap, UnwrapFut>(
+        &self,
+        name: &str,
+        slot: &Arc<Slot>,
+        id: Uuid,
+        document: D,
+        unwrap: Unwrap,
+    ) -> Result<(Arc<DataKey>, Instant)>
+    where
+        Unwrap: FnOnce(D) -> UnwrapFut,
+        UnwrapFut: Future<Output = Result<DataKey>>,
+    {
+        match self.id_slot_if_live(name, slot, id) {
+            Some(id_slot) => {
+                let (key, loaded_at) = id_slot
+                    .loaded
+                    .get_or_try_init(|| async {
+                        let key = unwrap(document).await?;
+                        trace_event!(DEBUG, KEY_CACHE, key.id = %id, "key cache load");
+                        Ok((Arc::new(key), Instant::now()))
+                    })
+                    .await?;
+                // Expires with the key it names.
+                Ok((Arc::clone(key), *loaded_at))
+            }
+            // A removal ran since this load began: the document read may be
+            // stale. Serve the tasks that asked before the removal, cache nothing.
+            None => Ok((Arc::new(unwrap(document).await?), Instant::now())),
+        }
     }
 
     /// The key with this id if it is cached and fresh.
@@ -285,16 +437,50 @@ impl KeyCache {
             if expired {
                 trace_event!(DEBUG, KEY_CACHE, key.id = %id, "key cache eviction: expired");
             }
-            !expired
+            !expired && !slot.is_abandoned()
         });
         slots
             .by_alt_name
-            .retain(|_, slot| !slot.is_expired(self.ttl, now));
+            .retain(|_, slot| !slot.is_expired(self.ttl, now) && !slot.is_abandoned());
+    }
+
+    /// How many entries the maps hold (by id, by alternate name).
+    #[cfg(test)]
+    fn entries(&self) -> (usize, usize) {
+        let slots = self.lock();
+        (slots.by_id.len(), slots.by_alt_name.len())
     }
 
     fn lock(&self) -> MutexGuard<'_, Slots> {
         lock(&self.slots)
     }
+}
+
+/// What one key vault read found for a batch of keys
+/// ([`KeyCache::get_or_load_many`]). A key that was asked for and is absent here was not
+/// found.
+#[derive(Debug)]
+pub(crate) struct Found<D> {
+    /// By requested id: the key's document, or why it cannot be used.
+    pub(crate) by_id: HashMap<Uuid, Result<D>>,
+    /// By requested alternate name: the id of the one key with the name and its
+    /// document, or why not (more than one key has it, a malformed document).
+    pub(crate) by_alt_name: HashMap<String, Result<(Uuid, D)>>,
+}
+
+/// `unwrap(document)` once one of `permits` is free.
+async fn unwrap_bounded<D, Unwrap, UnwrapFut>(
+    permits: &Semaphore,
+    unwrap: &Unwrap,
+    document: D,
+) -> Result<DataKey>
+where
+    Unwrap: Fn(D) -> UnwrapFut,
+    UnwrapFut: Future<Output = Result<DataKey>>,
+{
+    // The semaphore is never closed; if it were, running unbounded beats failing.
+    let _permit = permits.acquire().await.ok();
+    unwrap(document).await
 }
 
 /// The cache's maps hold no invariant a panicking holder could break, so a poisoned
