@@ -712,4 +712,279 @@ mod tests {
             .unwrap();
         assert!(Arc::ptr_eq(&by_id, &by_name));
     }
+    /// A `find` for `get_or_load_many` that knows every key it is asked for, by id and
+    /// by the name `name-<id>`, and counts its calls.
+    fn found_all(
+        finds: &AtomicUsize,
+        ids: Vec<Uuid>,
+        names: Vec<String>,
+    ) -> impl Future<Output = Result<Found<Uuid>>> {
+        finds.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let by_id = ids.into_iter().map(|id| (id, Ok(id))).collect();
+            let by_alt_name = names
+                .into_iter()
+                .filter_map(|name| {
+                    let id = Uuid::parse_str(name.strip_prefix("name-")?).ok()?;
+                    Some((name, Ok((id, id))))
+                })
+                .collect();
+            Ok(Found { by_id, by_alt_name })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_reads_once_and_unwraps_concurrently_within_the_bound() {
+        let cache = KeyCache::default();
+        let ids: Vec<Uuid> = (0..24).map(|_| Uuid::new()).collect();
+        let finds = AtomicUsize::new(0);
+        let (in_flight, max_in_flight, unwraps) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        let refs = ids
+            .iter()
+            .map(|id| KeyRef::Id(*id))
+            // The same key by name too, and a repeated reference: still one unwrap.
+            .chain([
+                KeyRef::AltName(format!("name-{}", ids[0])),
+                KeyRef::Id(ids[0]),
+            ]);
+        let keys = cache
+            .get_or_load_many(
+                refs,
+                4,
+                |ids, names| found_all(&finds, ids, names),
+                |id| {
+                    unwraps.fetch_add(1, Ordering::SeqCst);
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    max_in_flight.fetch_max(now, Ordering::SeqCst);
+                    let in_flight = &in_flight;
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        DataKey::generate(id)
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(finds.load(Ordering::SeqCst), 1, "key vault reads");
+        assert_eq!(unwraps.load(Ordering::SeqCst), 24, "one KMS call per key");
+        assert_eq!(
+            max_in_flight.load(Ordering::SeqCst),
+            4,
+            "the bound, reached"
+        );
+        assert_eq!(keys.len(), 25);
+        let by_name = keys[&KeyRef::AltName(format!("name-{}", ids[0]))]
+            .as_ref()
+            .unwrap();
+        assert!(Arc::ptr_eq(
+            by_name,
+            keys[&KeyRef::Id(ids[0])].as_ref().unwrap()
+        ));
+        // All cached now: a second batch reads nothing.
+        let again = cache
+            .get_or_load_many(
+                ids.iter().map(|id| KeyRef::Id(*id)),
+                4,
+                |ids, names| found_all(&finds, ids, names),
+                |_| async { unreachable!() },
+            )
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 24);
+        assert_eq!(finds.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_awaits_a_key_another_task_is_loading_instead_of_unwrapping_it_again() {
+        let cache = Arc::new(KeyCache::default());
+        let id = Uuid::new();
+        let unwraps = Arc::new(AtomicUsize::new(0));
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let single = {
+            let (cache, unwraps) = (Arc::clone(&cache), Arc::clone(&unwraps));
+            tokio::spawn(async move {
+                cache
+                    .get_or_load(id, || async move {
+                        unwraps.fetch_add(1, Ordering::SeqCst);
+                        started_tx.send(()).unwrap();
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        DataKey::generate(id)
+                    })
+                    .await
+            })
+        };
+        started_rx.await.unwrap();
+        let finds = AtomicUsize::new(0);
+        let mut keys = cache
+            .get_or_load_many(
+                [KeyRef::Id(id)],
+                8,
+                |ids, names| found_all(&finds, ids, names),
+                |id| {
+                    unwraps.fetch_add(1, Ordering::SeqCst);
+                    async move { DataKey::generate(id) }
+                },
+            )
+            .await
+            .unwrap();
+        let single = single.await.unwrap().unwrap();
+        let batched = keys.remove(&KeyRef::Id(id)).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&single, &batched));
+        assert_eq!(unwraps.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_batch_reports_each_missing_or_failing_key_and_caches_none_of_them() {
+        let cache = KeyCache::default();
+        let (found, missing, failing) = (Uuid::new(), Uuid::new(), Uuid::new());
+        let keys = cache
+            .get_or_load_many(
+                [
+                    KeyRef::Id(found),
+                    KeyRef::Id(missing),
+                    KeyRef::Id(failing),
+                    KeyRef::AltName("nobody".into()),
+                    KeyRef::AltName("twice".into()),
+                ],
+                8,
+                |_, _| async move {
+                    Ok(Found {
+                        by_id: HashMap::from([(found, Ok(found)), (failing, Ok(failing))]),
+                        by_alt_name: HashMap::from([(
+                            "twice".to_owned(),
+                            Err(Error::AmbiguousKeyAltName {
+                                name: "twice".into(),
+                                count: 2,
+                            }),
+                        )]),
+                    })
+                },
+                |id| async move {
+                    if id == failing {
+                        Err(Error::Kms {
+                            provider: "local".into(),
+                            message: "refused".into(),
+                        })
+                    } else {
+                        DataKey::generate(id)
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(keys[&KeyRef::Id(found)].as_ref().unwrap().id(), found);
+        assert!(
+            matches!(&keys[&KeyRef::Id(missing)], Err(Error::KeyNotFound { key }) if *key == missing.to_string())
+        );
+        assert!(matches!(
+            &keys[&KeyRef::Id(failing)],
+            Err(Error::Kms { .. })
+        ));
+        assert!(
+            matches!(&keys[&KeyRef::AltName("nobody".into())], Err(Error::KeyNotFound { key }) if key == "alt name `nobody`")
+        );
+        assert!(matches!(
+            &keys[&KeyRef::AltName("twice".into())],
+            Err(Error::AmbiguousKeyAltName { .. })
+        ));
+        assert!(cache.get(found).is_some());
+        assert!(cache.get(missing).is_none() && cache.get(failing).is_none());
+        // Nothing of the failures stays in the maps.
+        cache.evict_expired(&mut cache.lock());
+        assert_eq!(cache.entries(), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_removal_during_a_batch_is_not_undone_by_it() {
+        let cache = Arc::new(KeyCache::default());
+        let id = Uuid::new();
+        let (read_tx, read_rx) = tokio::sync::oneshot::channel();
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+        let load = {
+            let cache = Arc::clone(&cache);
+            tokio::spawn(async move {
+                cache
+                    .get_or_load_many(
+                        [KeyRef::Id(id), KeyRef::AltName("n".into())],
+                        8,
+                        |_, _| async move {
+                            read_tx.send(()).unwrap();
+                            go_rx.await.unwrap();
+                            Ok(Found {
+                                by_id: HashMap::from([(id, Ok(()))]),
+                                by_alt_name: HashMap::from([("n".to_owned(), Ok((id, ())))]),
+                            })
+                        },
+                        |()| async move { DataKey::generate(id) },
+                    )
+                    .await
+            })
+        };
+        read_rx.await.unwrap();
+        cache.remove(id);
+        go_tx.send(()).unwrap();
+        let keys = load.await.unwrap().unwrap();
+        assert!(
+            keys.values().all(Result::is_ok),
+            "the callers get their keys"
+        );
+        assert!(cache.get(id).is_none() && cache.get_by_alt_name("n").is_none());
+    }
+
+    #[tokio::test]
+    async fn the_alt_name_map_is_bounded_failed_lookups_leave_no_entries() {
+        let cache = KeyCache::default();
+        for n in 0..1_000 {
+            let missing = cache
+                .get_or_load_by_alt_name(
+                    &format!("unknown-{n}"),
+                    || async { Err::<(Uuid, ()), _>(Error::KeyNotFound { key: "x".into() }) },
+                    |()| async { unreachable!() },
+                )
+                .await;
+            assert!(missing.is_err());
+        }
+        for _ in 0..1_000 {
+            let id = Uuid::new();
+            let missing = cache
+                .get_or_load(
+                    id,
+                    || async move { Err(Error::KeyNotFound { key: "x".into() }) },
+                )
+                .await;
+            assert!(missing.is_err());
+        }
+        // Each miss evicts the leftovers of those before it: at most the last remains.
+        assert!(
+            cache.entries().0 <= 1 && cache.entries().1 <= 1,
+            "{:?}",
+            cache.entries()
+        );
+        cache.evict_expired(&mut cache.lock());
+        assert_eq!(cache.entries(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn alt_name_entries_expire_with_their_key() {
+        let cache = KeyCache::new(Some(Duration::from_millis(200)));
+        let id = Uuid::new();
+        cache
+            .get_or_load_by_alt_name(
+                "n",
+                || async move { Ok((id, ())) },
+                |()| async move { DataKey::generate(id) },
+            )
+            .await
+            .unwrap();
+        assert_eq!(cache.entries(), (1, 1));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(cache.get_by_alt_name("n").is_none() && cache.get(id).is_none());
+        cache.evict_expired(&mut cache.lock());
+        assert_eq!(cache.entries(), (0, 0), "both maps evicted");
+    }
 }
