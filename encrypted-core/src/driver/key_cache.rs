@@ -866,9 +866,9 @@ mod tests {
                 },
                 |id| async move {
                     if id == failing {
-                        Err(Error::Kms {
+                        Err(Error::KeyUnwrap {
+                            key_id: id,
                             provider: "local".into(),
-                            message: "refused".into(),
                         })
                     } else {
                         DataKey::generate(id)
@@ -883,7 +883,7 @@ mod tests {
         );
         assert!(matches!(
             &keys[&KeyRef::Id(failing)],
-            Err(Error::Kms { .. })
+            Err(Error::KeyUnwrap { .. })
         ));
         assert!(
             matches!(&keys[&KeyRef::AltName("nobody".into())], Err(Error::KeyNotFound { key }) if key == "alt name `nobody`")
