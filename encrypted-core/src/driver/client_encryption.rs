@@ -451,13 +451,21 @@ impl ClientEncryption {
     /// One key vault read for the keys with these ids and alternate names.
     async fn find_many(&self, ids: Vec<Uuid>, names: Vec<String>) -> Result<Found<KeyDocument>> {
         const OPERATION: &str = "getKeys";
+        // One key is looked up by equality: servers (FerretDB) push an equality on
+        // `_id` down to their index where they may scan for `$in`.
         let mut clauses = Vec::with_capacity(2);
-        if !ids.is_empty() {
-            let ids: Vec<Bson> = ids.iter().map(|id| Bson::from(*id)).collect();
-            clauses.push(doc! { "_id": { "$in": ids } });
+        match ids.as_slice() {
+            [] => {}
+            [id] => clauses.push(doc! { "_id": *id }),
+            ids => {
+                let ids: Vec<Bson> = ids.iter().map(|id| Bson::from(*id)).collect();
+                clauses.push(doc! { "_id": { "$in": ids } });
+            }
         }
-        if !names.is_empty() {
-            clauses.push(doc! { "keyAltNames": { "$in": names.clone() } });
+        match names.as_slice() {
+            [] => {}
+            [name] => clauses.push(doc! { "keyAltNames": name }),
+            names => clauses.push(doc! { "keyAltNames": { "$in": names } }),
         }
         let filter = match clauses.len() {
             1 => clauses.pop().unwrap_or_default(),
