@@ -471,49 +471,84 @@ impl ClientEncryption {
             1 => clauses.pop().unwrap_or_default(),
             _ => doc! { "$or": clauses },
         };
+        // Without ambiguous names at most one document per id and per name matches: a
+        // limit one above that lets the server stop scanning (an id is unique, so ids
+        // alone need no margin). Reaching it means a name is on several keys: read
+        // them all, to say how many.
+        let margin = u64::from(!names.is_empty());
+        let limit = (ids.len() + names.len()) as u64 + margin;
         let read = Operation::key_vault_read(OPERATION, &self.inner.namespace, Filter::Query);
         let found: Result<Vec<Document>> = read
             .run(async {
-                self.inner
-                    .key_vault
-                    .find(filter)
-                    .await
-                    .map_err(key_vault_error(OPERATION))?
-                    .try_collect()
-                    .await
-                    .map_err(key_vault_error(OPERATION))
+                let mut found = self
+                    .find_all(filter.clone(), Some(limit), OPERATION)
+                    .await?;
+                if margin > 0 && found.len() as u64 >= limit {
+                    found = self.find_all(filter, None, OPERATION).await?;
+                }
+                Ok(found)
             })
             .await;
         read.query_done(&found);
         let documents = found?;
-        let mut by_id = HashMap::with_capacity(ids.len());
-        for id in ids {
-            let wanted = Bson::from(id);
-            if let Some(document) = documents.iter().find(|d| d.get("_id") == Some(&wanted)) {
-                by_id.insert(id, KeyDocument::from_document(document));
+        // Indexed once: a batch can be a thousand keys.
+        let mut with_id: HashMap<Uuid, &Document> = HashMap::with_capacity(documents.len());
+        let mut with_name: HashMap<&str, Vec<&Document>> = HashMap::new();
+        for document in &documents {
+            if let Some(Bson::Binary(binary)) = document.get("_id")
+                && let Ok(id) = binary.to_uuid()
+            {
+                with_id.insert(id, document);
+            }
+            if let Ok(names) = document.get_array("keyAltNames") {
+                for name in names.iter().filter_map(Bson::as_str) {
+                    let named = with_name.entry(name).or_default();
+                    // A name repeated within one document is still one key.
+                    if !named
+                        .last()
+                        .is_some_and(|last| std::ptr::eq(*last, document))
+                    {
+                        named.push(document);
+                    }
+                }
             }
         }
+        let by_id = ids
+            .into_iter()
+            .filter_map(|id| Some((id, KeyDocument::from_document(with_id.get(&id)?))))
+            .collect();
         let mut by_alt_name = HashMap::with_capacity(names.len());
         for name in names {
-            let mut named = documents.iter().filter(|document| {
-                document
-                    .get_array("keyAltNames")
-                    .is_ok_and(|names| names.iter().any(|n| n.as_str() == Some(&name)))
-            });
-            let Some(first) = named.next() else { continue };
-            let others = named.count() as u64;
-            let entry = if others > 0 {
+            let entry = match with_name.get(name.as_str()).map(Vec::as_slice) {
+                None | Some([]) => continue,
+                Some([document]) => KeyDocument::from_document(document).map(|key| (key.id, key)),
                 // Never one of them picked at random.
-                Err(Error::AmbiguousKeyAltName {
+                Some(several) => Err(Error::AmbiguousKeyAltName {
                     name: name.clone(),
-                    count: others + 1,
-                })
-            } else {
-                KeyDocument::from_document(first).map(|key| (key.id, key))
+                    count: several.len() as u64,
+                }),
             };
             by_alt_name.insert(name, entry);
         }
         Ok(Found { by_id, by_alt_name })
+    }
+
+    /// The raw documents `filter` matches, at most `limit`.
+    async fn find_all(
+        &self,
+        filter: Document,
+        limit: Option<u64>,
+        operation: &'static str,
+    ) -> Result<Vec<Document>> {
+        let mut find = self.inner.key_vault.find(filter);
+        if let Some(limit) = limit {
+            find = find.limit(i64::try_from(limit).unwrap_or(i64::MAX));
+        }
+        find.await
+            .map_err(key_vault_error(operation))?
+            .try_collect()
+            .await
+            .map_err(key_vault_error(operation))
     }
 
     async fn unwrap_key(&self, document: &KeyDocument) -> Result<DataKey> {
