@@ -144,8 +144,8 @@ impl MasterKey {
         self
     }
 
-    /// Sets the provider name (`local:<name>`, `aws:<name>`); an unsupported master key
-    /// is returned unchanged.
+    /// Sets the provider name (`local:<name>`, `aws:<name>`); a custom or unsupported
+    /// master key (whose name is part of its `provider`) is returned unchanged.
     #[must_use]
     pub fn with_provider_name(mut self, new_name: impl Into<String>) -> Self {
         if let Self::Local { name } | Self::Aws { name, .. } = &mut self {
