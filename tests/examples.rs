@@ -1,4 +1,4 @@
-//! The small examples (`examples/quickstart.rs`, `explicit.rs`, `aws.rs`) run as a user runs
+//! The small examples (`examples/quickstart.rs`, `explicit.rs`, `aws.rs`, `custom_kms.rs`) run as a user runs
 //! them, `cargo run --example <name>`, against a real server (`MONGODB_URI`) and, for `aws`,
 //! the AWS KMS emulator (`ENCRYPTED_TEST_AWS_*`): each succeeds, does what it says, and
 //! prints no secret (no master key byte, no plaintext, no AWS secret key).
@@ -176,5 +176,29 @@ async fn aws_example_wraps_a_data_key_with_kms_through_an_allowed_endpoint() {
         "{out}"
     );
     assert!(!out.contains(&secret), "{out}");
+    run.drop().await;
+}
+
+#[tokio::test]
+async fn custom_kms_example_creates_a_key_with_its_own_provider_and_decrypts_through_it() {
+    let run = Run::new("custom_kms");
+    let out = run.ok("custom_kms", &[]);
+    assert!(
+        out.contains("decrypted the value back through vault:demo (1 unwrap)"),
+        "{out}"
+    );
+    // The key document records the custom master key exactly as it was given.
+    let stored = server::client()
+        .await
+        .database(&run.db)
+        .collection::<Document>("__keyVault")
+        .find_one(doc! {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.get_document("masterKey").unwrap(),
+        &doc! { "provider": "vault:demo", "keyName": "medco" }
+    );
     run.drop().await;
 }

@@ -159,6 +159,17 @@ pub enum Error {
         name: String,
     },
 
+    /// A custom KMS provider ([`MasterKey::custom`](crate::MasterKey::custom)) was
+    /// given the kind of a provider this crate defines (`local`, `aws`, `azure`, `gcp`,
+    /// `kmip`): its key documents would be read as that provider's.
+    #[error("KMS provider `{name}` cannot be custom: `{kind}` is a built-in provider kind")]
+    ReservedProviderName {
+        /// The name that was given.
+        name: String,
+        /// Its built-in kind.
+        kind: String,
+    },
+
     /// A key document names a KMS provider that is not configured.
     #[error("KMS provider `{name}` is not configured (configured: {})", .configured.join(", "))]
     UnknownKmsProvider {

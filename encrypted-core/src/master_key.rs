@@ -81,8 +81,20 @@ pub enum MasterKey {
         /// Another endpoint than `cloudkms.googleapis.com` (`host[:port]`).
         endpoint: Option<String>,
     },
-    /// A provider this crate does not implement (a user's own [`KmsProvider`](crate::kms::KmsProvider)'s, or a future one): kept as written
-    /// so that listing or copying such a key loses nothing.
+    /// A master key of the application's own KMS provider (a
+    /// [`KmsProvider`](crate::kms::KmsProvider) it implements), made with
+    /// [`MasterKey::custom`]; every `masterKey` document whose provider kind is not one
+    /// of the spec's five is read as this.
+    #[non_exhaustive]
+    Custom {
+        /// The `provider` field: `kind` or `kind:name`, the provider's
+        /// [`name`](crate::kms::KmsProvider::name).
+        provider: String,
+        /// The whole `masterKey` document, `provider` first.
+        document: Document,
+    },
+    /// A provider kind of the spec whose document this crate could not use (kept as
+    /// written, so that listing or copying such a key loses nothing).
     #[non_exhaustive]
     Unsupported {
         /// The `provider` field.
@@ -113,6 +125,57 @@ impl MasterKey {
             key: key.into(),
             endpoint: None,
         }
+    }
+
+    /// A master key of a custom KMS provider: `provider` is the provider's
+    /// [`name`](crate::kms::KmsProvider::name) (`kind` or `kind:name`, letters, digits
+    /// and `_`), `document` whatever else that provider needs to find its master key
+    /// (stored in the key document as is, with `provider` set first). Keys created with
+    /// it are unwrapped, later, by the provider configured under that name.
+    ///
+    /// ```
+    /// use encrypted_core::MasterKey;
+    ///
+    /// let master_key = MasterKey::custom("vault:prod", bson::doc! { "keyName": "medco" })?;
+    /// assert_eq!(master_key.provider(), "vault:prod");
+    /// assert_eq!(
+    ///     master_key.to_document(),
+    ///     bson::doc! { "provider": "vault:prod", "keyName": "medco" }
+    /// );
+    /// // The spec's kinds are not custom.
+    /// assert!(MasterKey::custom("aws:mine", bson::doc! {}).is_err());
+    /// # Ok::<(), encrypted_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InvalidProviderName`] for a malformed name,
+    /// [`crate::Error::ReservedProviderName`] for a kind the spec defines.
+    pub fn custom(provider: impl Into<String>, document: Document) -> crate::Result<Self> {
+        let provider = provider.into();
+        let (kind, name) = match provider.split_once(':') {
+            Some((kind, name)) => (kind, Some(name)),
+            None => (provider.as_str(), None),
+        };
+        if !valid_provider_name(kind) || name.is_some_and(|name| !valid_provider_name(name)) {
+            return Err(crate::Error::InvalidProviderName { name: provider });
+        }
+        if BUILT_IN_KINDS.contains(&kind) {
+            return Err(crate::Error::ReservedProviderName {
+                kind: kind.to_owned(),
+                name: provider,
+            });
+        }
+        let mut full = doc! { "provider": &provider };
+        full.extend(
+            document
+                .into_iter()
+                .filter(|(field, _)| field != "provider"),
+        );
+        Ok(Self::Custom {
+            provider,
+            document: full,
+        })
     }
 
     /// An Azure Key Vault key `key_name` in the vault at `key_vault_endpoint`
@@ -261,8 +324,8 @@ impl MasterKey {
         self
     }
 
-    /// Sets the provider name (`local:<name>`, `aws:<name>`); an unsupported master key
-    /// is returned unchanged.
+    /// Sets the provider name (`local:<name>`, `aws:<name>`); a custom or unsupported
+    /// master key (whose name is part of its `provider`) is returned unchanged.
     #[must_use]
     pub fn with_provider_name(mut self, new_name: impl Into<String>) -> Self {
         if let Self::Local { name }
@@ -284,7 +347,9 @@ impl MasterKey {
             Self::Azure { name, .. } => ("azure", name),
             Self::Gcp { name, .. } => ("gcp", name),
             Self::Kmip { name, .. } => ("kmip", name),
-            Self::Unsupported { provider, .. } => return provider.clone(),
+            Self::Custom { provider, .. } | Self::Unsupported { provider, .. } => {
+                return provider.clone();
+            }
         };
         match name {
             Some(name) => format!("{kind}:{name}"),
@@ -365,7 +430,7 @@ impl MasterKey {
                 }
                 document
             }
-            Self::Unsupported { document, .. } => document.clone(),
+            Self::Custom { document, .. } | Self::Unsupported { document, .. } => document.clone(),
         }
     }
 
@@ -447,13 +512,20 @@ impl MasterKey {
                     },
                 }
             }
-            _ => Self::Unsupported {
+            kind if BUILT_IN_KINDS.contains(&kind) => Self::Unsupported {
+                provider: provider.to_owned(),
+                document: document.clone(),
+            },
+            _ => Self::Custom {
                 provider: provider.to_owned(),
                 document: document.clone(),
             },
         })
     }
 }
+
+/// The provider kinds the Client Side Encryption spec defines: never custom.
+const BUILT_IN_KINDS: [&str; 5] = ["local", "aws", "azure", "gcp", "kmip"];
 
 /// `kind:name`, when `name` is a valid provider name.
 pub(crate) fn named_provider(kind: &str, name: &str) -> crate::Result<String> {
@@ -533,6 +605,44 @@ mod tests {
             doc! { "provider": "azure:prod", "keyVaultEndpoint": "kv.vault.azure.net", "keyName": "k" }
         );
         assert_eq!(MasterKey::local().with_key_version("v"), MasterKey::local());
+    }
+
+    #[test]
+    fn custom_master_keys_round_trip_and_never_take_a_built_in_kind() {
+        let custom = MasterKey::custom(
+            "vault:prod",
+            doc! { "keyName": "medco", "provider": "ignored" },
+        )
+        .unwrap();
+        assert_eq!(
+            custom.to_document(),
+            doc! { "provider": "vault:prod", "keyName": "medco" }
+        );
+        assert_eq!(
+            MasterKey::from_document(&custom.to_document()).unwrap(),
+            custom
+        );
+        for kind in BUILT_IN_KINDS {
+            assert!(matches!(
+                MasterKey::custom(kind, doc! {}),
+                Err(crate::Error::ReservedProviderName { .. })
+            ));
+            assert!(matches!(
+                MasterKey::custom(format!("{kind}:x"), doc! {}),
+                Err(crate::Error::ReservedProviderName { .. })
+            ));
+        }
+        for bad in ["", "bad-kind", "vault:", "vault:bad-name", "a:b:c"] {
+            assert!(matches!(
+                MasterKey::custom(bad, doc! {}),
+                Err(crate::Error::InvalidProviderName { .. })
+            ));
+        }
+        // A spec kind not implemented yet stays unsupported, never custom.
+        assert!(matches!(
+            MasterKey::from_document(&doc! { "provider": "kmip" }).unwrap(),
+            MasterKey::Unsupported { .. }
+        ));
     }
 
     #[test]

@@ -6,12 +6,13 @@ mod create_data_key;
 mod key_vault;
 mod rewrap;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bson::{Binary, Bson, Document, Uuid, doc};
 use futures_util::{Stream, TryStreamExt};
-use mongodb::options::ReturnDocument;
+use mongodb::options::{CollectionOptions, ReadConcern, ReturnDocument, WriteConcern};
 use mongodb::{Client, Collection};
 
 pub use create_data_key::CreateDataKey;
@@ -19,8 +20,10 @@ pub use key_vault::Namespace;
 pub(crate) use key_vault::not_implemented;
 pub use rewrap::{MalformedKey, RewrapManyDataKey, RewrapManyDataKeyResult, RewrapProgress};
 
+use super::key_cache::Found;
 use super::trace::{Filter, Operation, trace_event};
 use crate::kms::KmsProviders;
+use crate::model::Keys;
 use crate::{
     Algorithm, Ciphertext, DataKey, Error, KeyCache, KeyDocument, KeyRef, MasterKey, Result,
 };
@@ -91,10 +94,18 @@ impl ClientEncryptionBuilder {
 
     /// Builds the handle. Nothing is sent to the server until it is used.
     pub fn build(self) -> ClientEncryption {
+        // The spec: every key vault read with read concern majority, every write with
+        // write concern majority. A key written without it can be rolled back after a
+        // failover, taking with it every value encrypted under it; a key read without
+        // it can be one that is about to be rolled back.
+        let options = CollectionOptions::builder()
+            .read_concern(ReadConcern::majority())
+            .write_concern(WriteConcern::majority())
+            .build();
         let key_vault = self
             .client
             .database(&self.namespace.db)
-            .collection::<Document>(&self.namespace.coll);
+            .collection_with_options::<Document>(&self.namespace.coll, options);
         let cache = match self.key_cache_ttl {
             Some(ttl) => KeyCache::new(Some(ttl)),
             None => KeyCache::default(),
@@ -386,6 +397,160 @@ impl ClientEncryption {
         }
     }
 
+    /// The decrypted data keys `keys` names, as a [`Keys`] ring for
+    /// [`model::encode`](crate::model::encode) and [`model::decode`](crate::model::decode).
+    ///
+    /// The keys not cached are loaded together: one key vault read for all of them
+    /// (`_id` and `keyAltNames` `$in` the ones asked for), then their KMS unwraps
+    /// concurrently, at most eight at a time. A key another task is loading is awaited,
+    /// not loaded twice.
+    ///
+    /// ```no_run
+    /// # async fn run(encryption: encrypted_core::ClientEncryption, id: bson::Uuid) -> encrypted_core::Result<()> {
+    /// use encrypted_core::KeyRef;
+    ///
+    /// // One key vault read and two KMS calls at once, however many keys.
+    /// let keys = encryption
+    ///     .data_keys([KeyRef::Id(id), KeyRef::AltName("medco-key".into())])
+    ///     .await?;
+    /// # let _ = keys;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KeyNotFound`] for a key that is not in the key vault,
+    /// [`Error::AmbiguousKeyAltName`], [`Error::MalformedKeyDocument`], key vault and
+    /// KMS errors: the first of them if several keys fail.
+    pub async fn data_keys(&self, keys: impl IntoIterator<Item = KeyRef>) -> Result<Keys> {
+        let mut ring = Keys::new();
+        for (key_ref, key) in self.load_keys(keys).await? {
+            ring.insert(key_ref, key?);
+        }
+        Ok(ring)
+    }
+
+    /// Each key of `keys`, or why it cannot be had; loaded as [`Self::data_keys`] says.
+    /// The outer error is the key vault read's.
+    pub(crate) async fn load_keys(
+        &self,
+        keys: impl IntoIterator<Item = KeyRef>,
+    ) -> Result<HashMap<KeyRef, Result<Arc<DataKey>>>> {
+        self.inner
+            .cache
+            .get_or_load_many(
+                keys,
+                UNWRAP_CONCURRENCY,
+                |ids, names| self.find_many(ids, names),
+                |document: KeyDocument| async move { self.unwrap_key(&document).await },
+            )
+            .await
+    }
+
+    /// One key vault read for the keys with these ids and alternate names.
+    async fn find_many(&self, ids: Vec<Uuid>, names: Vec<String>) -> Result<Found<KeyDocument>> {
+        const OPERATION: &str = "getKeys";
+        // One key is looked up by equality: servers (FerretDB) push an equality on
+        // `_id` down to their index where they may scan for `$in`.
+        let mut clauses = Vec::with_capacity(2);
+        match ids.as_slice() {
+            [] => {}
+            [id] => clauses.push(doc! { "_id": *id }),
+            ids => {
+                let ids: Vec<Bson> = ids.iter().map(|id| Bson::from(*id)).collect();
+                clauses.push(doc! { "_id": { "$in": ids } });
+            }
+        }
+        match names.as_slice() {
+            [] => {}
+            [name] => clauses.push(doc! { "keyAltNames": name }),
+            names => clauses.push(doc! { "keyAltNames": { "$in": names } }),
+        }
+        let filter = match clauses.len() {
+            1 => clauses.pop().unwrap_or_default(),
+            _ => doc! { "$or": clauses },
+        };
+        // Without ambiguous names at most one document per id and per name matches: a
+        // limit one above that lets the server stop scanning (an id is unique, so ids
+        // alone need no margin). Reaching it means a name is on several keys: read
+        // them all, to say how many.
+        let margin = u64::from(!names.is_empty());
+        let limit = (ids.len() + names.len()) as u64 + margin;
+        let read = Operation::key_vault_read(OPERATION, &self.inner.namespace, Filter::Query);
+        let found: Result<Vec<Document>> = read
+            .run(async {
+                let mut found = self
+                    .find_all(filter.clone(), Some(limit), OPERATION)
+                    .await?;
+                if margin > 0 && found.len() as u64 >= limit {
+                    found = self.find_all(filter, None, OPERATION).await?;
+                }
+                Ok(found)
+            })
+            .await;
+        read.query_done(&found);
+        let documents = found?;
+        // Indexed once: a batch can be a thousand keys.
+        let mut with_id: HashMap<Uuid, &Document> = HashMap::with_capacity(documents.len());
+        let mut with_name: HashMap<&str, Vec<&Document>> = HashMap::new();
+        for document in &documents {
+            if let Some(Bson::Binary(binary)) = document.get("_id")
+                && let Ok(id) = binary.to_uuid()
+            {
+                with_id.insert(id, document);
+            }
+            if let Ok(names) = document.get_array("keyAltNames") {
+                for name in names.iter().filter_map(Bson::as_str) {
+                    let named = with_name.entry(name).or_default();
+                    // A name repeated within one document is still one key.
+                    if !named
+                        .last()
+                        .is_some_and(|last| std::ptr::eq(*last, document))
+                    {
+                        named.push(document);
+                    }
+                }
+            }
+        }
+        let by_id = ids
+            .into_iter()
+            .filter_map(|id| Some((id, KeyDocument::from_document(with_id.get(&id)?))))
+            .collect();
+        let mut by_alt_name = HashMap::with_capacity(names.len());
+        for name in names {
+            let entry = match with_name.get(name.as_str()).map(Vec::as_slice) {
+                None | Some([]) => continue,
+                Some([document]) => KeyDocument::from_document(document).map(|key| (key.id, key)),
+                // Never one of them picked at random.
+                Some(several) => Err(Error::AmbiguousKeyAltName {
+                    name: name.clone(),
+                    count: several.len() as u64,
+                }),
+            };
+            by_alt_name.insert(name, entry);
+        }
+        Ok(Found { by_id, by_alt_name })
+    }
+
+    /// The raw documents `filter` matches, at most `limit`.
+    async fn find_all(
+        &self,
+        filter: Document,
+        limit: Option<u64>,
+        operation: &'static str,
+    ) -> Result<Vec<Document>> {
+        let mut find = self.inner.key_vault.find(filter);
+        if let Some(limit) = limit {
+            find = find.limit(i64::try_from(limit).unwrap_or(i64::MAX));
+        }
+        find.await
+            .map_err(key_vault_error(operation))?
+            .try_collect()
+            .await
+            .map_err(key_vault_error(operation))
+    }
+
     async fn unwrap_key(&self, document: &KeyDocument) -> Result<DataKey> {
         let provider = self.inner.kms.get(&document.master_key.provider())?;
         let call = Operation::kms(provider.name(), "unwrap", document.id);
@@ -485,6 +650,10 @@ impl ClientEncryption {
         found.as_ref().map(KeyDocument::from_document).transpose()
     }
 }
+
+/// How many KMS unwraps one batch of key loads runs at once: enough to hide a KMS
+/// round trip's latency, few enough not to be throttled by it.
+const UNWRAP_CONCURRENCY: usize = 8;
 
 fn key_vault_error(operation: &'static str) -> impl Fn(mongodb::error::Error) -> Error {
     move |source| Error::KeyVault {

@@ -1,16 +1,16 @@
 //! The data key cache: decrypted data keys kept for a time-to-live, loaded once however
 //! many tasks ask at the same moment, by id or by alternate name.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bson::Uuid;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use super::trace::trace_event;
-use crate::{DataKey, Result};
+use crate::{DataKey, Error, KeyRef, Result};
 
 /// How long a decrypted data key stays cached: libmongocrypt's default.
 pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -28,6 +28,10 @@ pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 /// already running when it was called puts its key into the cache. The tasks waiting on
 /// such a load still get its key (their request overlapped the removal), but nobody
 /// after them does: they load again, and find the key deleted.
+///
+/// Both maps are bounded by what is in use: an entry is a cached key (dropped when it
+/// expires, by id and by every alternate name alike) or a load in flight; a load that
+/// failed — an unknown id or name — leaves nothing behind once its callers are gone.
 ///
 /// Keys are shared as `Arc<DataKey>`. An evicted key is dropped — and so zeroized — as
 /// soon as the last task still using it lets go of it.
@@ -81,6 +85,12 @@ impl Slot {
             return None;
         }
         self.loaded.get().map(|(key, _)| Arc::clone(key))
+    }
+
+    /// Empty, and held by its map alone: its load failed and nobody waits on it (any
+    /// task loading or waiting holds the slot too).
+    fn is_abandoned(self: &Arc<Self>) -> bool {
+        !self.loaded.initialized() && Arc::strong_count(self) == 1
     }
 
     fn holds_key(&self, id: Uuid) -> bool {
@@ -197,26 +207,168 @@ impl KeyCache {
                     "key cache miss by alternate name: loading"
                 );
                 let (id, document) = find().await?;
-                match self.id_slot_if_live(name, &slot, id) {
-                    Some(id_slot) => {
-                        let (key, loaded_at) = id_slot
-                            .loaded
-                            .get_or_try_init(|| async {
-                                let key = unwrap(document).await?;
-                                trace_event!(DEBUG, KEY_CACHE, key.id = %id, "key cache load");
-                                Ok((Arc::new(key), Instant::now()))
-                            })
-                            .await?;
-                        // Expires with the key it names.
-                        Ok((Arc::clone(key), *loaded_at))
-                    }
-                    // A removal ran since this load began: the document read may be
-                    // stale. Serve the tasks that asked before the removal, cache nothing.
-                    None => Ok((Arc::new(unwrap(document).await?), Instant::now())),
-                }
+                self.load_by_alt_name(name, &slot, id, document, unwrap)
+                    .await
             })
             .await?;
         Ok(Arc::clone(key))
+    }
+
+    /// The keys `refs` names, those not cached loaded together: one call of `find` for
+    /// all of them (one key vault read), then their `unwrap`s (KMS calls) concurrently,
+    /// at most `concurrency` at a time.
+    ///
+    /// Each key is still loaded once however many tasks ask for it: a key another task
+    /// is loading is awaited, not unwrapped again, and a key found by alternate name is
+    /// cached by id too. Removals win over the batch as over single loads.
+    ///
+    /// The outer error is `find`'s; each key has its own result: [`Error::KeyNotFound`]
+    /// when `find` did not return it, else its entry's error or `unwrap`'s.
+    pub(crate) async fn get_or_load_many<D, Find, FindFut, Unwrap, UnwrapFut>(
+        &self,
+        refs: impl IntoIterator<Item = KeyRef>,
+        concurrency: usize,
+        find: Find,
+        unwrap: Unwrap,
+    ) -> Result<HashMap<KeyRef, Result<Arc<DataKey>>>>
+    where
+        Find: FnOnce(Vec<Uuid>, Vec<String>) -> FindFut,
+        FindFut: Future<Output = Result<Found<D>>>,
+        Unwrap: Fn(D) -> UnwrapFut,
+        UnwrapFut: Future<Output = Result<DataKey>>,
+    {
+        let mut keys = HashMap::new();
+        let (mut id_misses, mut name_misses) = (Vec::new(), Vec::new());
+        {
+            let mut slots = self.lock();
+            let mut evicted = false;
+            let mut asked = HashSet::new();
+            for key_ref in refs {
+                if !asked.insert(key_ref.clone()) {
+                    continue;
+                }
+                let fresh = match &key_ref {
+                    KeyRef::Id(id) => slots.by_id.get(id),
+                    KeyRef::AltName(name) => slots.by_alt_name.get(name),
+                }
+                .and_then(|slot| slot.fresh(self.ttl));
+                if let Some(key) = fresh {
+                    keys.insert(key_ref, Ok(key));
+                    continue;
+                }
+                if !evicted {
+                    self.evict_expired(&mut slots);
+                    evicted = true;
+                }
+                // The slots are taken before the key vault is read: a removal from
+                // here on detaches them, and what they load is not cached.
+                match &key_ref {
+                    KeyRef::Id(id) => {
+                        id_misses.push((*id, Arc::clone(slots.by_id.entry(*id).or_default())));
+                    }
+                    KeyRef::AltName(name) => name_misses.push((
+                        name.clone(),
+                        Arc::clone(slots.by_alt_name.entry(name.clone()).or_default()),
+                    )),
+                }
+            }
+        }
+        if id_misses.is_empty() && name_misses.is_empty() {
+            return Ok(keys);
+        }
+        trace_event!(
+            DEBUG,
+            KEY_CACHE,
+            keys = id_misses.len() + name_misses.len(),
+            "key cache misses: loading in one batch"
+        );
+        let Found {
+            mut by_id,
+            mut by_alt_name,
+        } = find(
+            id_misses.iter().map(|(id, _)| *id).collect(),
+            name_misses.iter().map(|(name, _)| name.clone()).collect(),
+        )
+        .await?;
+        let permits = Semaphore::new(concurrency.max(1));
+        let (permits, unwrap) = (&permits, &unwrap);
+        let by_id_loads = id_misses.into_iter().map(|(id, slot)| {
+            let entry = by_id.remove(&id);
+            async move {
+                let loaded = slot
+                    .loaded
+                    .get_or_try_init(|| async move {
+                        let document = entry.ok_or_else(|| Error::KeyNotFound {
+                            key: id.to_string(),
+                        })??;
+                        let key = unwrap_bounded(permits, unwrap, document).await?;
+                        trace_event!(DEBUG, KEY_CACHE, key.id = %id, "key cache load");
+                        Ok((Arc::new(key), Instant::now()))
+                    })
+                    .await
+                    .map(|(key, _)| Arc::clone(key));
+                (KeyRef::Id(id), loaded)
+            }
+        });
+        let by_name_loads = name_misses.into_iter().map(|(name, slot)| {
+            let entry = by_alt_name.remove(&name);
+            async move {
+                let loaded = slot
+                    .loaded
+                    .get_or_try_init(|| async {
+                        let (id, document) = entry.ok_or_else(|| Error::KeyNotFound {
+                            key: format!("alt name `{name}`"),
+                        })??;
+                        let unwrap = |document| unwrap_bounded(permits, unwrap, document);
+                        self.load_by_alt_name(&name, &slot, id, document, unwrap)
+                            .await
+                    })
+                    .await
+                    .map(|(key, _)| Arc::clone(key));
+                (KeyRef::AltName(name), loaded)
+            }
+        });
+        let (by_id_loaded, by_name_loaded) = futures_util::future::join(
+            futures_util::future::join_all(by_id_loads),
+            futures_util::future::join_all(by_name_loads),
+        )
+        .await;
+        keys.extend(by_id_loaded.into_iter().chain(by_name_loaded));
+        Ok(keys)
+    }
+
+    /// The rest of a load by alternate name once its key document is read: the key
+    /// `id` from its id slot (unwrapped there unless cached), if this alternate-name
+    /// slot is still the live one; else unwrapped for the waiting callers only.
+    async fn load_by_alt_name<D, Unwrap, UnwrapFut>(
+        &self,
+        name: &str,
+        slot: &Arc<Slot>,
+        id: Uuid,
+        document: D,
+        unwrap: Unwrap,
+    ) -> Result<(Arc<DataKey>, Instant)>
+    where
+        Unwrap: FnOnce(D) -> UnwrapFut,
+        UnwrapFut: Future<Output = Result<DataKey>>,
+    {
+        match self.id_slot_if_live(name, slot, id) {
+            Some(id_slot) => {
+                let (key, loaded_at) = id_slot
+                    .loaded
+                    .get_or_try_init(|| async {
+                        let key = unwrap(document).await?;
+                        trace_event!(DEBUG, KEY_CACHE, key.id = %id, "key cache load");
+                        Ok((Arc::new(key), Instant::now()))
+                    })
+                    .await?;
+                // Expires with the key it names.
+                Ok((Arc::clone(key), *loaded_at))
+            }
+            // A removal ran since this load began: the document read may be
+            // stale. Serve the tasks that asked before the removal, cache nothing.
+            None => Ok((Arc::new(unwrap(document).await?), Instant::now())),
+        }
     }
 
     /// The key with this id if it is cached and fresh.
@@ -285,16 +437,50 @@ impl KeyCache {
             if expired {
                 trace_event!(DEBUG, KEY_CACHE, key.id = %id, "key cache eviction: expired");
             }
-            !expired
+            !expired && !slot.is_abandoned()
         });
         slots
             .by_alt_name
-            .retain(|_, slot| !slot.is_expired(self.ttl, now));
+            .retain(|_, slot| !slot.is_expired(self.ttl, now) && !slot.is_abandoned());
+    }
+
+    /// How many entries the maps hold (by id, by alternate name).
+    #[cfg(test)]
+    fn entries(&self) -> (usize, usize) {
+        let slots = self.lock();
+        (slots.by_id.len(), slots.by_alt_name.len())
     }
 
     fn lock(&self) -> MutexGuard<'_, Slots> {
         lock(&self.slots)
     }
+}
+
+/// What one key vault read found for a batch of keys
+/// ([`KeyCache::get_or_load_many`]). A key that was asked for and is absent here was not
+/// found.
+#[derive(Debug)]
+pub(crate) struct Found<D> {
+    /// By requested id: the key's document, or why it cannot be used.
+    pub(crate) by_id: HashMap<Uuid, Result<D>>,
+    /// By requested alternate name: the id of the one key with the name and its
+    /// document, or why not (more than one key has it, a malformed document).
+    pub(crate) by_alt_name: HashMap<String, Result<(Uuid, D)>>,
+}
+
+/// `unwrap(document)` once one of `permits` is free.
+async fn unwrap_bounded<D, Unwrap, UnwrapFut>(
+    permits: &Semaphore,
+    unwrap: &Unwrap,
+    document: D,
+) -> Result<DataKey>
+where
+    Unwrap: Fn(D) -> UnwrapFut,
+    UnwrapFut: Future<Output = Result<DataKey>>,
+{
+    // The semaphore is never closed; if it were, running unbounded beats failing.
+    let _permit = permits.acquire().await.ok();
+    unwrap(document).await
 }
 
 /// The cache's maps hold no invariant a panicking holder could break, so a poisoned
@@ -525,5 +711,280 @@ mod tests {
             .await
             .unwrap();
         assert!(Arc::ptr_eq(&by_id, &by_name));
+    }
+    /// A `find` for `get_or_load_many` that knows every key it is asked for, by id and
+    /// by the name `name-<id>`, and counts its calls.
+    fn found_all(
+        finds: &AtomicUsize,
+        ids: Vec<Uuid>,
+        names: Vec<String>,
+    ) -> impl Future<Output = Result<Found<Uuid>>> {
+        finds.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let by_id = ids.into_iter().map(|id| (id, Ok(id))).collect();
+            let by_alt_name = names
+                .into_iter()
+                .filter_map(|name| {
+                    let id = Uuid::parse_str(name.strip_prefix("name-")?).ok()?;
+                    Some((name, Ok((id, id))))
+                })
+                .collect();
+            Ok(Found { by_id, by_alt_name })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_reads_once_and_unwraps_concurrently_within_the_bound() {
+        let cache = KeyCache::default();
+        let ids: Vec<Uuid> = (0..24).map(|_| Uuid::new()).collect();
+        let finds = AtomicUsize::new(0);
+        let (in_flight, max_in_flight, unwraps) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        let refs = ids
+            .iter()
+            .map(|id| KeyRef::Id(*id))
+            // The same key by name too, and a repeated reference: still one unwrap.
+            .chain([
+                KeyRef::AltName(format!("name-{}", ids[0])),
+                KeyRef::Id(ids[0]),
+            ]);
+        let keys = cache
+            .get_or_load_many(
+                refs,
+                4,
+                |ids, names| found_all(&finds, ids, names),
+                |id| {
+                    unwraps.fetch_add(1, Ordering::SeqCst);
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    max_in_flight.fetch_max(now, Ordering::SeqCst);
+                    let in_flight = &in_flight;
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        DataKey::generate(id)
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(finds.load(Ordering::SeqCst), 1, "key vault reads");
+        assert_eq!(unwraps.load(Ordering::SeqCst), 24, "one KMS call per key");
+        assert_eq!(
+            max_in_flight.load(Ordering::SeqCst),
+            4,
+            "the bound, reached"
+        );
+        assert_eq!(keys.len(), 25);
+        let by_name = keys[&KeyRef::AltName(format!("name-{}", ids[0]))]
+            .as_ref()
+            .unwrap();
+        assert!(Arc::ptr_eq(
+            by_name,
+            keys[&KeyRef::Id(ids[0])].as_ref().unwrap()
+        ));
+        // All cached now: a second batch reads nothing.
+        let again = cache
+            .get_or_load_many(
+                ids.iter().map(|id| KeyRef::Id(*id)),
+                4,
+                |ids, names| found_all(&finds, ids, names),
+                |_| async { unreachable!() },
+            )
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 24);
+        assert_eq!(finds.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_awaits_a_key_another_task_is_loading_instead_of_unwrapping_it_again() {
+        let cache = Arc::new(KeyCache::default());
+        let id = Uuid::new();
+        let unwraps = Arc::new(AtomicUsize::new(0));
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let single = {
+            let (cache, unwraps) = (Arc::clone(&cache), Arc::clone(&unwraps));
+            tokio::spawn(async move {
+                cache
+                    .get_or_load(id, || async move {
+                        unwraps.fetch_add(1, Ordering::SeqCst);
+                        started_tx.send(()).unwrap();
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        DataKey::generate(id)
+                    })
+                    .await
+            })
+        };
+        started_rx.await.unwrap();
+        let finds = AtomicUsize::new(0);
+        let mut keys = cache
+            .get_or_load_many(
+                [KeyRef::Id(id)],
+                8,
+                |ids, names| found_all(&finds, ids, names),
+                |id| {
+                    unwraps.fetch_add(1, Ordering::SeqCst);
+                    async move { DataKey::generate(id) }
+                },
+            )
+            .await
+            .unwrap();
+        let single = single.await.unwrap().unwrap();
+        let batched = keys.remove(&KeyRef::Id(id)).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&single, &batched));
+        assert_eq!(unwraps.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_batch_reports_each_missing_or_failing_key_and_caches_none_of_them() {
+        let cache = KeyCache::default();
+        let (found, missing, failing) = (Uuid::new(), Uuid::new(), Uuid::new());
+        let keys = cache
+            .get_or_load_many(
+                [
+                    KeyRef::Id(found),
+                    KeyRef::Id(missing),
+                    KeyRef::Id(failing),
+                    KeyRef::AltName("nobody".into()),
+                    KeyRef::AltName("twice".into()),
+                ],
+                8,
+                |_, _| async move {
+                    Ok(Found {
+                        by_id: HashMap::from([(found, Ok(found)), (failing, Ok(failing))]),
+                        by_alt_name: HashMap::from([(
+                            "twice".to_owned(),
+                            Err(Error::AmbiguousKeyAltName {
+                                name: "twice".into(),
+                                count: 2,
+                            }),
+                        )]),
+                    })
+                },
+                |id| async move {
+                    if id == failing {
+                        Err(Error::KeyUnwrap {
+                            key_id: id,
+                            provider: "local".into(),
+                        })
+                    } else {
+                        DataKey::generate(id)
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(keys[&KeyRef::Id(found)].as_ref().unwrap().id(), found);
+        assert!(
+            matches!(&keys[&KeyRef::Id(missing)], Err(Error::KeyNotFound { key }) if *key == missing.to_string())
+        );
+        assert!(matches!(
+            &keys[&KeyRef::Id(failing)],
+            Err(Error::KeyUnwrap { .. })
+        ));
+        assert!(
+            matches!(&keys[&KeyRef::AltName("nobody".into())], Err(Error::KeyNotFound { key }) if key == "alt name `nobody`")
+        );
+        assert!(matches!(
+            &keys[&KeyRef::AltName("twice".into())],
+            Err(Error::AmbiguousKeyAltName { .. })
+        ));
+        assert!(cache.get(found).is_some());
+        assert!(cache.get(missing).is_none() && cache.get(failing).is_none());
+        // Nothing of the failures stays in the maps.
+        cache.evict_expired(&mut cache.lock());
+        assert_eq!(cache.entries(), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_removal_during_a_batch_is_not_undone_by_it() {
+        let cache = Arc::new(KeyCache::default());
+        let id = Uuid::new();
+        let (read_tx, read_rx) = tokio::sync::oneshot::channel();
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+        let load = {
+            let cache = Arc::clone(&cache);
+            tokio::spawn(async move {
+                cache
+                    .get_or_load_many(
+                        [KeyRef::Id(id), KeyRef::AltName("n".into())],
+                        8,
+                        |_, _| async move {
+                            read_tx.send(()).unwrap();
+                            go_rx.await.unwrap();
+                            Ok(Found {
+                                by_id: HashMap::from([(id, Ok(()))]),
+                                by_alt_name: HashMap::from([("n".to_owned(), Ok((id, ())))]),
+                            })
+                        },
+                        |()| async move { DataKey::generate(id) },
+                    )
+                    .await
+            })
+        };
+        read_rx.await.unwrap();
+        cache.remove(id);
+        go_tx.send(()).unwrap();
+        let keys = load.await.unwrap().unwrap();
+        assert!(
+            keys.values().all(Result::is_ok),
+            "the callers get their keys"
+        );
+        assert!(cache.get(id).is_none() && cache.get_by_alt_name("n").is_none());
+    }
+
+    #[tokio::test]
+    async fn the_alt_name_map_is_bounded_failed_lookups_leave_no_entries() {
+        let cache = KeyCache::default();
+        for n in 0..1_000 {
+            let missing = cache
+                .get_or_load_by_alt_name(
+                    &format!("unknown-{n}"),
+                    || async { Err::<(Uuid, ()), _>(Error::KeyNotFound { key: "x".into() }) },
+                    |()| async { unreachable!() },
+                )
+                .await;
+            assert!(missing.is_err());
+        }
+        for _ in 0..1_000 {
+            let id = Uuid::new();
+            let missing = cache
+                .get_or_load(
+                    id,
+                    || async move { Err(Error::KeyNotFound { key: "x".into() }) },
+                )
+                .await;
+            assert!(missing.is_err());
+        }
+        // Each miss evicts the leftovers of those before it: at most the last remains.
+        assert!(
+            cache.entries().0 <= 1 && cache.entries().1 <= 1,
+            "{:?}",
+            cache.entries()
+        );
+        cache.evict_expired(&mut cache.lock());
+        assert_eq!(cache.entries(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn alt_name_entries_expire_with_their_key() {
+        let cache = KeyCache::new(Some(Duration::from_millis(200)));
+        let id = Uuid::new();
+        cache
+            .get_or_load_by_alt_name(
+                "n",
+                || async move { Ok((id, ())) },
+                |()| async move { DataKey::generate(id) },
+            )
+            .await
+            .unwrap();
+        assert_eq!(cache.entries(), (1, 1));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(cache.get_by_alt_name("n").is_none() && cache.get(id).is_none());
+        cache.evict_expired(&mut cache.lock());
+        assert_eq!(cache.entries(), (0, 0), "both maps evicted");
     }
 }

@@ -1,4 +1,6 @@
-//! Loading the data keys an operation needs before its synchronous encoding pass.
+//! Loading the data keys an operation needs before its synchronous encoding pass: all
+//! of them at once, in one key vault read with their KMS unwraps run concurrently
+//! ([`ClientEncryption::load_keys`](crate::ClientEncryption)).
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,15 +11,15 @@ use crate::model::{Encrypted, Keys};
 use crate::{Error, KeyRef, Result};
 
 impl<T: Encrypted> EncryptedCollection<T> {
+    /// The keys these references name; the first failure is returned as is.
     pub(super) async fn keys_for_refs(&self, refs: HashSet<KeyRef>) -> Result<Keys> {
         let mut ring = Keys::default();
         if refs.is_empty() {
             return Ok(ring);
         }
         let encryption = self.encryption.as_ref().ok_or_else(no_keys)?;
-        for key_ref in refs {
-            let key = encryption.data_key(&key_ref).await?;
-            ring.insert(key_ref, key);
+        for (key_ref, key) in encryption.load_keys(refs).await? {
+            ring.insert(key_ref, key?);
         }
         Ok(ring)
     }
@@ -29,9 +31,14 @@ impl<T: Encrypted> EncryptedCollection<T> {
         let Some(encryption) = self.encryption.as_ref() else {
             return Ok(ring);
         };
-        for id in ids {
-            let key_ref = KeyRef::Id(id);
-            match encryption.data_key(&key_ref).await {
+        if ids.is_empty() {
+            return Ok(ring);
+        }
+        for (key_ref, key) in encryption
+            .load_keys(ids.into_iter().map(KeyRef::Id))
+            .await?
+        {
+            match key {
                 Ok(key) => ring.insert(key_ref, key),
                 Err(Error::KeyNotFound { .. }) => {}
                 Err(error) => return Err(error),
@@ -43,20 +50,30 @@ impl<T: Encrypted> EncryptedCollection<T> {
     /// The keys a filter or an update needs; a failure names the field that needs it.
     pub(super) async fn keys_for_paths(&self, needed: Vec<(String, KeyRef)>) -> Result<Keys> {
         let mut ring = Keys::default();
+        if needed.is_empty() {
+            return Ok(ring);
+        }
+        let encryption = self.encryption.as_ref().ok_or_else(no_keys)?;
+        let refs: HashSet<KeyRef> = needed.iter().map(|(_, key_ref)| key_ref.clone()).collect();
+        let mut loaded = encryption.load_keys(refs).await?;
+        // In the order of the fields, so that the error names the first that fails.
         for (path, key_ref) in needed {
-            let encryption = self.encryption.as_ref().ok_or_else(no_keys)?;
-            let key = encryption
-                .data_key(&key_ref)
-                .await
-                .map_err(|error| Error::Field {
-                    path: path.clone(),
-                    source: Box::new(error),
-                })?;
-            ring.insert(key_ref, key);
+            match loaded.remove(&key_ref) {
+                Some(Ok(key)) => ring.insert(key_ref, key),
+                Some(Err(error)) => {
+                    return Err(Error::Field {
+                        path,
+                        source: Box::new(error),
+                    });
+                }
+                // Already inserted for an earlier field.
+                None => {}
+            }
         }
         Ok(ring)
     }
 
+    /// The ids of the keys the schema names by alternate name, in one load.
     pub(super) async fn schema_key_ids(&self) -> Result<HashMap<&'static str, Uuid>> {
         let mut ids = HashMap::new();
         let names = crate::model::schema_key_alt_names(T::SPEC);
@@ -64,11 +81,13 @@ impl<T: Encrypted> EncryptedCollection<T> {
             return Ok(ids);
         }
         let encryption = self.encryption.as_ref().ok_or_else(no_keys)?;
+        let mut loaded = encryption
+            .load_keys(names.iter().map(|name| KeyRef::AltName((*name).to_owned())))
+            .await?;
         for name in names {
-            let key = encryption
-                .data_key(&KeyRef::AltName(name.to_owned()))
-                .await?;
-            ids.insert(name, key.id());
+            if let Some(key) = loaded.remove(&KeyRef::AltName(name.to_owned())) {
+                ids.insert(name, key?.id());
+            }
         }
         Ok(ids)
     }
