@@ -16,7 +16,7 @@ pub use client_encryption::{
     RewrapManyDataKey, RewrapManyDataKeyResult, RewrapProgress,
 };
 pub use encrypted_collection::{
-    EncryptedCollection, EncryptedCursor, EncryptedSessionCursor, EncryptedSessionCursorStream,
-    action,
+    EncryptedChangeStream, EncryptedCollection, EncryptedCursor, EncryptedSessionChangeStream,
+    EncryptedSessionCursor, EncryptedSessionCursorStream, action,
 };
 pub use key_cache::{DEFAULT_KEY_CACHE_TTL, KeyCache};

@@ -13,7 +13,10 @@ use std::marker::PhantomData;
 use bson::{Document, RawDocument, RawDocumentBuf};
 use mongodb::Collection;
 
-pub use cursor::{EncryptedCursor, EncryptedSessionCursor, EncryptedSessionCursorStream};
+pub use cursor::{
+    EncryptedChangeStream, EncryptedCursor, EncryptedSessionChangeStream, EncryptedSessionCursor,
+    EncryptedSessionCursorStream,
+};
 
 use crate::model::{self, Encrypted, Filter, Path, RootModel, Update};
 use crate::{ClientEncryption, Error, Result};
@@ -212,6 +215,42 @@ impl<T: Encrypted> EncryptedCollection<T> {
         self.decoder(decoder::as_view::<T>())
             .decode_one(stored.as_ref())
             .await
+    }
+
+    /// Decrypts and deserializes one change event of this collection, as a change stream
+    /// returns it (the driver's `watch()` of [`plain`](Self::plain), typed
+    /// `ChangeStream<RawDocumentBuf>`, or a recorded event): its `fullDocument` and
+    /// `fullDocumentBeforeChange` become models, and the values an update set on encrypted
+    /// fields (`updateDescription.updatedFields`) plaintext. [`watch`](Self::watch) does
+    /// this for every event.
+    ///
+    /// ```no_run
+    /// # use encrypted_core::{EncryptedCollection, model::Encrypted};
+    /// # use encrypted_derive::Encrypted;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Encrypted, Debug)]
+    /// # #[encrypted(crate = "encrypted_core", key_alt_name = "medco-key")]
+    /// # struct Patient { name: String, #[encrypt(deterministic)] ssn: i32 }
+    /// # async fn run(patients: EncryptedCollection<Patient>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::TryStreamExt;
+    ///
+    /// let mut raw = patients.plain().watch().await?.with_type::<bson::RawDocumentBuf>();
+    /// while let Some(event) = raw.try_next().await? {
+    ///     let event = patients.decode_change_event(&event).await?;
+    ///     println!("{:?}", event.full_document.map(|patient| patient.ssn));
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](Self::decode) for each document; [`Error::Serde`] when the event
+    /// does not have the shape of a change event.
+    pub async fn decode_change_event(
+        &self,
+        event: impl AsRef<RawDocument>,
+    ) -> Result<mongodb::change_stream::event::ChangeStreamEvent<T>> {
+        cursor::decode_event(&self.decoder(decoder::as_model::<T>()), event.as_ref()).await
     }
 
     /// A key missing on a handle that has no key vault is not missing from the vault.

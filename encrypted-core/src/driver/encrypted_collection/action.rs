@@ -34,14 +34,16 @@
 //! that code written for `mongodb::Collection` reads the same. Options that name fields
 //! are checked against the model before anything is sent: a sort, an index bound (`min`,
 //! `max`), an index hint or a projection that would work on ciphertext (whose order and
-//! structure mean nothing) is refused by name ([`Error::UnsupportedOperator`]).
+//! structure mean nothing) is refused by name ([`Error::EncryptedPathRefused`]).
 //!
 //! The key vault reads an action needs run outside the session it is given (and so
 //! outside its transaction), as the Client Side Encryption specification requires.
 
+mod aggregate;
 mod count;
 mod distinct;
 mod find;
+mod watch;
 
 // The write side, one file per action as well.
 mod delete;
@@ -57,14 +59,16 @@ use bson::Document;
 use mongodb::ClientSession;
 use mongodb::options::Hint;
 
+pub use aggregate::*;
 pub use count::*;
 pub use distinct::*;
 pub use find::*;
+pub use watch::*;
 // The write side's builders (a file may hold none yet).
 #[allow(unused_imports)]
 pub use {delete::*, find_and_modify::*, insert_many::*, insert_one::*, replace_one::*, update::*};
 
-use crate::model::{Lookup, ModelSpec};
+use crate::model::{Encrypted, Lookup, ModelSpec, Projection, Sort};
 use crate::{Error, Result};
 
 /// The state of an action that runs without an explicit session (the driver uses an
@@ -176,39 +180,15 @@ macro_rules! option_setters {
 
 pub(crate) use option_setters;
 
-/// Checks a sort: only plaintext paths can be sorted on, ciphertext order means nothing.
-pub(crate) fn check_sort(spec: &ModelSpec, sort: Document) -> Result<Document> {
-    for path in sort.keys() {
-        if touches_ciphertext(spec, path) {
-            return Err(refused(path, "sort"));
-        }
-    }
-    Ok(sort)
+/// Checks a sort given raw (through `with_options`) or typed: only plaintext paths can
+/// be sorted on, ciphertext order means nothing.
+pub(crate) fn check_sort<T: Encrypted>(sort: Document) -> Result<Document> {
+    Sort::<T>::from(sort).to_document()
 }
 
-/// Checks a projection: an encrypted field (or a nested model holding one) is kept or
-/// dropped whole; an operator or an expression on it, or a path inside its ciphertext, is
-/// refused.
-pub(crate) fn check_projection(spec: &ModelSpec, projection: Document) -> Result<Document> {
-    for (path, value) in &projection {
-        let whole = matches!(
-            value,
-            bson::Bson::Boolean(_)
-                | bson::Bson::Int32(_)
-                | bson::Bson::Int64(_)
-                | bson::Bson::Double(_)
-        );
-        match spec.lookup(path) {
-            Lookup::Plain => {}
-            Lookup::InsideEncrypted => return Err(refused(path, "projection")),
-            Lookup::Encrypted(..) | Lookup::Nested(..) => {
-                if !whole && touches_ciphertext(spec, path) {
-                    return Err(refused(path, "projection"));
-                }
-            }
-        }
-    }
-    Ok(projection)
+/// Checks a projection given raw or typed: an encrypted field is kept or dropped whole.
+pub(crate) fn check_projection<T: Encrypted>(projection: Document) -> Result<Document> {
+    Projection::<T>::from(projection).to_document()
 }
 
 /// Refuses the index bounds `min` / `max` (`option`) on encrypted paths: they are ranges,
@@ -220,7 +200,7 @@ pub(crate) fn check_index_bounds(
 ) -> Result<()> {
     for path in bounds.into_iter().flat_map(Document::keys) {
         if touches_ciphertext(spec, path) {
-            return Err(refused(path, option));
+            return Err(refused(path, option, "ciphertext order means nothing"));
         }
     }
     Ok(())
@@ -237,11 +217,21 @@ pub(crate) fn check_hint(spec: &ModelSpec, hint: Option<&Hint>) -> Result<()> {
     for (path, kind) in keys {
         match spec.lookup(path) {
             Lookup::Plain => {}
-            Lookup::InsideEncrypted => return Err(refused(path, "hint")),
+            Lookup::InsideEncrypted => {
+                return Err(refused(
+                    path,
+                    "hint",
+                    "a path inside a ciphertext names nothing the server can see",
+                ));
+            }
             Lookup::Encrypted(..) | Lookup::Nested(..) => {
                 let ordinary = kind.as_str().is_none_or(|kind| kind == "hashed");
                 if !ordinary && touches_ciphertext(spec, path) {
-                    return Err(refused(path, "hint"));
+                    return Err(refused(
+                        path,
+                        "hint",
+                        "a text or geospatial index of ciphertexts means nothing",
+                    ));
                 }
             }
         }
@@ -258,11 +248,12 @@ pub(crate) fn touches_ciphertext(spec: &ModelSpec, path: &str) -> bool {
     }
 }
 
-/// The error refusing `option` on the encrypted `path`.
-pub(crate) fn refused(path: &str, option: &str) -> Error {
-    Error::UnsupportedOperator {
+/// The error refusing `option` on the encrypted `path`, saying why.
+pub(crate) fn refused(path: &str, option: &str, reason: &'static str) -> Error {
+    Error::EncryptedPathRefused {
         path: path.to_owned(),
-        operator: option.to_owned(),
+        operation: option.to_owned(),
+        reason,
     }
 }
 

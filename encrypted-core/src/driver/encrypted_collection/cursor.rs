@@ -1,6 +1,7 @@
 //! The cursors of `find` and `aggregate`: the driver's raw batches, decrypted a batch at
 //! a time.
 
+mod change_stream;
 mod session;
 
 use std::collections::VecDeque;
@@ -10,6 +11,8 @@ use std::task::{Context, Poll};
 use futures_util::stream::{BoxStream, Stream, StreamExt};
 use mongodb::raw_batch_cursor::{RawBatch, RawBatchCursor};
 
+pub(crate) use change_stream::decode_event;
+pub use change_stream::{EncryptedChangeStream, EncryptedSessionChangeStream};
 pub use session::{EncryptedSessionCursor, EncryptedSessionCursorStream};
 
 use super::decoder::Decoder;

@@ -76,9 +76,9 @@ impl<T: Encrypted> LoadKeys for EncryptedCollection<T> {
 /// A [`Decoding`] with its model and its key source: owned (`'static`), so that cursors
 /// outlive the collection handle they came from.
 pub(crate) struct Decoder<O> {
-    spec: &'static ModelSpec,
+    pub(super) spec: &'static ModelSpec,
     decoding: Decoding<O>,
-    keys: Arc<dyn LoadKeys>,
+    pub(super) keys: Arc<dyn LoadKeys>,
 }
 
 impl<O> Clone for Decoder<O> {
@@ -152,7 +152,7 @@ impl<O> Decoder<O> {
     }
 
     /// A key missing on a handle that has no key vault is not missing from the vault.
-    fn no_key_access(&self, error: Error) -> Error {
+    pub(super) fn no_key_access(&self, error: Error) -> Error {
         match error {
             Error::Field { path, source }
                 if !self.keys.has_keys() && matches!(*source, Error::KeyNotFound { .. }) =>

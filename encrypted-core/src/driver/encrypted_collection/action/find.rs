@@ -18,7 +18,7 @@ use super::{
 };
 use crate::driver::encrypted_collection::EncryptedCollection;
 use crate::driver::encrypted_collection::decoder::{Decoding, as_model, as_user, as_view};
-use crate::model::{Encrypted, Filter};
+use crate::model::{Encrypted, Filter, Projection, Sort};
 use crate::{EncryptedCursor, EncryptedSessionCursor, Result};
 
 impl<T: Encrypted> EncryptedCollection<T> {
@@ -275,19 +275,20 @@ impl<'a, T: Encrypted, O, S> Find<'a, T, O, S> {
         let_vars: Document,
     );
 
-    /// The order of the results. Only plaintext fields can be sorted on: ciphertext order
-    /// means nothing, so a key on an encrypted path is refused by name.
-    pub fn sort(mut self, sort: Document) -> Self {
-        self.options().sort = Some(sort);
+    /// The order of the results: a typed [`Sort`] (only plaintext paths compile) or a
+    /// document. Ciphertext order means nothing, so a key on an encrypted path is refused
+    /// by name ([`Error::EncryptedPathRefused`](crate::Error::EncryptedPathRefused)).
+    pub fn sort(mut self, sort: impl Into<Sort<T>>) -> Self {
+        self.options().sort = Some(sort.into().as_document().clone());
         self
     }
 
-    /// Which fields the results keep. An encrypted field is kept or dropped whole (and a
-    /// kept one stays decryptable); anything that would reach inside its ciphertext is
-    /// refused. Decode a projection into a type of your own with
-    /// [`find_as`](EncryptedCollection::find_as).
-    pub fn projection(mut self, projection: Document) -> Self {
-        self.options().projection = Some(projection);
+    /// Which fields the results keep: a typed [`Projection`] or a document. An encrypted
+    /// field is kept or dropped whole (and a kept one stays decryptable); anything that
+    /// would compute on, move or reach inside its ciphertext is refused by name. Decode a
+    /// projection into a type of your own with [`find_as`](EncryptedCollection::find_as).
+    pub fn projection(mut self, projection: impl Into<Projection<T>>) -> Self {
+        self.options().projection = Some(projection.into().as_document().clone());
         self
     }
 
@@ -337,14 +338,8 @@ impl<'a, T: Encrypted, O, S> Find<'a, T, O, S> {
 
 /// Checks the options of a `find` that name fields of `T`.
 fn check_find_options<T: Encrypted>(mut options: FindOptions) -> Result<FindOptions> {
-    options.sort = options
-        .sort
-        .map(|sort| check_sort(T::SPEC, sort))
-        .transpose()?;
-    options.projection = options
-        .projection
-        .map(|projection| check_projection(T::SPEC, projection))
-        .transpose()?;
+    options.sort = options.sort.map(check_sort::<T>).transpose()?;
+    options.projection = options.projection.map(check_projection::<T>).transpose()?;
     check_hint(T::SPEC, options.hint.as_ref())?;
     check_index_bounds(T::SPEC, options.min.as_ref(), "min")?;
     check_index_bounds(T::SPEC, options.max.as_ref(), "max")?;
@@ -353,14 +348,8 @@ fn check_find_options<T: Encrypted>(mut options: FindOptions) -> Result<FindOpti
 
 /// Checks the options of a `findOne` that name fields of `T`.
 fn check_find_one_options<T: Encrypted>(mut options: FindOneOptions) -> Result<FindOneOptions> {
-    options.sort = options
-        .sort
-        .map(|sort| check_sort(T::SPEC, sort))
-        .transpose()?;
-    options.projection = options
-        .projection
-        .map(|projection| check_projection(T::SPEC, projection))
-        .transpose()?;
+    options.sort = options.sort.map(check_sort::<T>).transpose()?;
+    options.projection = options.projection.map(check_projection::<T>).transpose()?;
     check_hint(T::SPEC, options.hint.as_ref())?;
     check_index_bounds(T::SPEC, options.min.as_ref(), "min")?;
     check_index_bounds(T::SPEC, options.max.as_ref(), "max")?;
@@ -477,16 +466,16 @@ impl<'a, T: Encrypted, O> FindOne<'a, T, O> {
         let_vars: Document,
     );
 
-    /// Which matching model comes first. Only plaintext fields can be sorted on: a key on
-    /// an encrypted path is refused by name.
-    pub fn sort(mut self, sort: Document) -> Self {
-        self.options().sort = Some(sort);
+    /// Which matching model comes first: a typed [`Sort`] or a document, on plaintext
+    /// paths only (see [`Find::sort`]).
+    pub fn sort(mut self, sort: impl Into<Sort<T>>) -> Self {
+        self.options().sort = Some(sort.into().as_document().clone());
         self
     }
 
     /// Which fields the result keeps (see [`Find::projection`]).
-    pub fn projection(mut self, projection: Document) -> Self {
-        self.options().projection = Some(projection);
+    pub fn projection(mut self, projection: impl Into<Projection<T>>) -> Self {
+        self.options().projection = Some(projection.into().as_document().clone());
         self
     }
 
