@@ -13,16 +13,14 @@
 //! # #[derive(Serialize, Deserialize, Encrypted, Debug)]
 //! # #[encrypted(crate = "encrypted_core", key_alt_name = "medco-key")]
 //! # struct Patient { name: String, #[encrypt(deterministic)] ssn: i32 }
-//! # async fn run(patients: EncryptedCollection<Patient>, client: mongodb::Client) -> encrypted_core::Result<()> {
+//! # async fn run(patients: EncryptedCollection<Patient>, client: mongodb::Client) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
 //!
 //! let jon = patients
 //!     .find_one(Patient::fields().ssn().eq(241014209))
 //!     .max_time(Duration::from_secs(2))
 //!     .await?;
-//! let mut session = client.start_session().await.map_err(|error| {
-//!     encrypted_core::Error::Collection { operation: "startSession", namespace: String::new(), source: Box::new(error) }
-//! })?;
+//! let mut session = client.start_session().await?;
 //! let named_jon = patients
 //!     .count_documents(Patient::fields().name().eq("Jon Doe"))
 //!     .session(&mut session)
