@@ -125,7 +125,7 @@ impl<A: private::Sealed + IntoFuture> Action for A {}
 /// struct (created on first use), `with_options(..)` replacing them all, and one setter
 /// per listed option, named as the driver names it.
 ///
-/// ```ignore
+/// ```text
 /// impl<'a, T> CountDocuments<'a, T> {
 ///     option_setters!(CountOptions;
 ///         /// The most documents to count.
