@@ -66,7 +66,9 @@ pub use watch::*;
 #[allow(unused_imports)]
 pub use {delete::*, find_and_modify::*, insert_many::*, insert_one::*, replace_one::*, update::*};
 
-use crate::model::{Encrypted, Lookup, ModelSpec, Projection, Sort};
+use crate::model::{self, Lookup, ModelSpec, ProjectionKind, Shape};
+#[cfg(doc)]
+use crate::model::{Projection, Sort};
 use crate::{Error, Result};
 
 /// The state of an action that runs without an explicit session (the driver uses an
@@ -178,15 +180,24 @@ macro_rules! option_setters {
 
 pub(crate) use option_setters;
 
-/// Checks a sort given raw (through `with_options`) or typed: only plaintext paths can
-/// be sorted on, ciphertext order means nothing.
-pub(crate) fn check_sort<T: Encrypted>(sort: Document) -> Result<Document> {
-    Sort::<T>::from(sort).to_document()
+/// Checks a sort given raw (through `with_options`) or typed, as [`Sort::to_document`]
+/// does: only plaintext paths can be sorted on, ciphertext order means nothing.
+pub(crate) fn check_sort(spec: &'static ModelSpec, sort: Document) -> Result<Document> {
+    model::check_sort_shape(&Shape::Model(spec), &sort, "sort")?;
+    Ok(sort)
 }
 
-/// Checks a projection given raw or typed: an encrypted field is kept or dropped whole.
-pub(crate) fn check_projection<T: Encrypted>(projection: Document) -> Result<Document> {
-    Projection::<T>::from(projection).to_document()
+/// Checks a projection given raw or typed, as [`Projection::to_document`] does: an
+/// encrypted field is kept or dropped whole; a computed value may neither read a
+/// ciphertext nor be written over one.
+pub(crate) fn check_projection(spec: &'static ModelSpec, projection: Document) -> Result<Document> {
+    model::check_projection_shape(
+        &Shape::Model(spec),
+        &projection,
+        ProjectionKind::Find,
+        "projection",
+    )?;
+    Ok(projection)
 }
 
 /// Refuses the index bounds `min` / `max` (`option`) on encrypted paths: they are ranges,

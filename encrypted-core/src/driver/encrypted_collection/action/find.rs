@@ -338,8 +338,14 @@ impl<'a, T: Encrypted, O, S> Find<'a, T, O, S> {
 
 /// Checks the options of a `find` that name fields of `T`.
 fn check_find_options<T: Encrypted>(mut options: FindOptions) -> Result<FindOptions> {
-    options.sort = options.sort.map(check_sort::<T>).transpose()?;
-    options.projection = options.projection.map(check_projection::<T>).transpose()?;
+    options.sort = options
+        .sort
+        .map(|sort| check_sort(T::SPEC, sort))
+        .transpose()?;
+    options.projection = options
+        .projection
+        .map(|projection| check_projection(T::SPEC, projection))
+        .transpose()?;
     check_hint(T::SPEC, options.hint.as_ref())?;
     check_index_bounds(T::SPEC, options.min.as_ref(), "min")?;
     check_index_bounds(T::SPEC, options.max.as_ref(), "max")?;
@@ -348,8 +354,14 @@ fn check_find_options<T: Encrypted>(mut options: FindOptions) -> Result<FindOpti
 
 /// Checks the options of a `findOne` that name fields of `T`.
 fn check_find_one_options<T: Encrypted>(mut options: FindOneOptions) -> Result<FindOneOptions> {
-    options.sort = options.sort.map(check_sort::<T>).transpose()?;
-    options.projection = options.projection.map(check_projection::<T>).transpose()?;
+    options.sort = options
+        .sort
+        .map(|sort| check_sort(T::SPEC, sort))
+        .transpose()?;
+    options.projection = options
+        .projection
+        .map(|projection| check_projection(T::SPEC, projection))
+        .transpose()?;
     check_hint(T::SPEC, options.hint.as_ref())?;
     check_index_bounds(T::SPEC, options.min.as_ref(), "min")?;
     check_index_bounds(T::SPEC, options.max.as_ref(), "max")?;

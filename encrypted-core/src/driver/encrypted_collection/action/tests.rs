@@ -61,6 +61,60 @@ fn refused_path(result: Result<impl std::fmt::Debug>) -> (String, String) {
 }
 
 #[test]
+fn a_sort_on_plaintext_fields_is_kept_as_it_is() {
+    let sort = doc! { "name": 1, "visits": -1, "insurance.provider": 1 };
+    assert_eq!(check_sort(&PATIENT, sort.clone()).unwrap(), sort);
+}
+
+#[test]
+fn a_sort_on_an_encrypted_field_a_path_inside_one_or_a_nested_model_holding_one_is_refused_by_name()
+{
+    for (sort, path) in [
+        (doc! { "name": 1, "ssn": 1 }, "ssn"),
+        (doc! { "bloodType": -1 }, "bloodType"),
+        (doc! { "bloodType.x": 1 }, "bloodType.x"),
+        (doc! { "insurance": 1 }, "insurance"),
+        (
+            doc! { "insurance.policyNumber": 1 },
+            "insurance.policyNumber",
+        ),
+    ] {
+        assert_eq!(
+            refused_path(check_sort(&PATIENT, sort)),
+            (path.to_owned(), "sort".to_owned())
+        );
+    }
+}
+
+#[test]
+fn a_projection_keeps_or_drops_encrypted_fields_whole() {
+    for projection in [
+        doc! { "ssn": 1, "name": 1 },
+        doc! { "bloodType": 0 },
+        doc! { "insurance": true, "_id": false },
+        doc! { "insurance.policyNumber": 1 },
+    ] {
+        assert_eq!(
+            check_projection(&PATIENT, projection.clone()).unwrap(),
+            projection
+        );
+    }
+}
+
+#[test]
+fn a_projection_reaching_inside_or_writing_over_an_encrypted_field_is_refused_by_name() {
+    for (projection, path) in [
+        (doc! { "bloodType.x": 1 }, "bloodType.x"),
+        (doc! { "ssn": "$name" }, "ssn"),
+    ] {
+        assert_eq!(
+            refused_path(check_projection(&PATIENT, projection)).0,
+            path.to_owned()
+        );
+    }
+}
+
+#[test]
 fn index_bounds_on_encrypted_fields_are_refused_by_name() {
     check_index_bounds(&PATIENT, Some(&doc! { "name": "A" }), "min").unwrap();
     check_index_bounds(&PATIENT, None, "max").unwrap();
