@@ -206,6 +206,8 @@ async fn the_medcomd_example_follows_the_guide_from_a_to_f() {
         "{receptionist}"
     );
     assert!(receptionist.contains("ssn: <sealed>"), "{receptionist}");
+    // The patient list is paged (sorted by name, skip + limit).
+    assert!(receptionist.contains("page 2:"), "{receptionist}");
     assert!(
         receptionist.contains("policy_number: <sealed>"),
         "{receptionist}"

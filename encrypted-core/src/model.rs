@@ -42,6 +42,12 @@ pub(crate) use codec::{
     keys_to_decrypt_values, keys_to_encrypt,
 };
 pub(crate) use size::serialize_zeroizing;
+// The checks behind `Sort` and `Projection`, for options given by a model's spec (the
+// driver layer's `find`, `find_one_and_*` and `update` options).
+pub(crate) use pipeline::shape::{
+    ProjectionKind, Shape, check_projection as check_projection_shape,
+    check_sort as check_sort_shape,
+};
 pub(crate) use spec::Lookup;
 pub(crate) use update::check_raw_update;
 
@@ -169,6 +175,19 @@ pub(crate) fn deserialize_decrypted<D: serde::de::DeserializeOwned>(
                 direction: "deserialize",
             },
         }
+    })
+}
+
+/// Deserializes a decrypted document into a type of the user's (`model` names it in
+/// errors), after bounding its nesting depth.
+pub(crate) fn deserialize_plain<D: serde::de::DeserializeOwned>(
+    model: &'static str,
+    plain: &[u8],
+) -> crate::Result<D> {
+    raw::check_depth(plain, raw::MAX_DEPTH)?;
+    bson::deserialize_from_slice(plain).map_err(|_| crate::Error::Serde {
+        model,
+        direction: "deserialize",
     })
 }
 
