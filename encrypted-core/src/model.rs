@@ -7,6 +7,7 @@
 //! [`Filter`]s and [`Update`]s, and the model's *view*: the same struct with each
 //! encrypted field a [`Protected`] value, for readers without the keys.
 
+mod array_filters;
 mod codec;
 mod filter;
 mod operands;
@@ -30,6 +31,8 @@ pub use schema::{json_schema, schema_key_alt_names, validator};
 pub use spec::{EncryptedFieldSpec, FieldKind, FieldSpec, KeySource, ModelSpec};
 pub use update::Update;
 
+#[allow(unused_imports)] // Used by the update actions.
+pub(crate) use array_filters::check_array_filters;
 pub use codec::Keys;
 pub(crate) use codec::{
     MissingKeys, Path, decrypt_document, decrypt_values, encrypt_document, keys_to_decrypt,
