@@ -15,5 +15,8 @@ pub use client_encryption::{
     ClientEncryption, ClientEncryptionBuilder, CreateDataKey, MalformedKey, Namespace,
     RewrapManyDataKey, RewrapManyDataKeyResult, RewrapProgress,
 };
-pub use encrypted_collection::EncryptedCollection;
+pub use encrypted_collection::{
+    EncryptedCollection, EncryptedCursor, EncryptedSessionCursor, EncryptedSessionCursorStream,
+    action,
+};
 pub use key_cache::{DEFAULT_KEY_CACHE_TTL, KeyCache};

@@ -87,8 +87,9 @@ pub use data_key::DataKey;
 #[cfg(feature = "driver")]
 pub use driver::{
     ClientEncryption, ClientEncryptionBuilder, CreateDataKey, DEFAULT_KEY_CACHE_TTL,
-    EncryptedCollection, KeyCache, MalformedKey, Namespace, RewrapManyDataKey,
-    RewrapManyDataKeyResult, RewrapProgress,
+    EncryptedCollection, EncryptedCursor, EncryptedSessionCursor, EncryptedSessionCursorStream,
+    KeyCache, MalformedKey, Namespace, RewrapManyDataKey, RewrapManyDataKeyResult, RewrapProgress,
+    action,
 };
 pub use error::{Error, RandomnessError, Result};
 pub use key_document::KeyDocument;

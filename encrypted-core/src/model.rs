@@ -169,6 +169,19 @@ pub(crate) fn deserialize_decrypted<D: serde::de::DeserializeOwned>(
     })
 }
 
+/// Deserializes a decrypted document into a type of the user's (`model` names it in
+/// errors), after bounding its nesting depth.
+pub(crate) fn deserialize_plain<D: serde::de::DeserializeOwned>(
+    model: &'static str,
+    plain: &[u8],
+) -> crate::Result<D> {
+    raw::check_depth(plain, raw::MAX_DEPTH)?;
+    bson::deserialize_from_slice(plain).map_err(|_| crate::Error::Serde {
+        model,
+        direction: "deserialize",
+    })
+}
+
 /// Deserializes the decrypted values of `distinct` (a document whose elements are the
 /// values, in order), after bounding their nesting depth.
 pub(crate) fn deserialize_values<D: serde::de::DeserializeOwned>(

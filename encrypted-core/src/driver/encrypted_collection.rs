@@ -1,18 +1,21 @@
 //! A typed collection of a model over the official driver: the model's encrypted fields
 //! are encrypted before a document reaches the driver and decrypted after.
 
+pub mod action;
+mod cursor;
+mod decoder;
 mod keys;
 
 use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::marker::PhantomData;
 
-use bson::{Bson, Document, RawDocumentBuf};
-use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use bson::{Document, RawDocument, RawDocumentBuf};
 use mongodb::Collection;
-use mongodb::results::{DeleteResult, InsertManyResult, InsertOneResult, UpdateResult};
 
-use crate::model::{self, DistinctPath, Encrypted, Filter, MissingKeys, Path, RootModel, Update};
+pub use cursor::{EncryptedCursor, EncryptedSessionCursor, EncryptedSessionCursorStream};
+
+use crate::model::{self, Encrypted, Filter, Path, RootModel, Update};
 use crate::{ClientEncryption, Error, Result};
 
 /// The collection of model `T`, encrypting and decrypting its marked fields.
@@ -116,15 +119,27 @@ impl<T: Encrypted> EncryptedCollection<T> {
         self.collection.namespace().to_string()
     }
 
+    /// Maps the driver's error of `operation` to [`Error::Collection`], which keeps it as
+    /// its `source`.
     fn driver_error(
         &self,
         operation: &'static str,
-    ) -> impl Fn(mongodb::error::Error) -> Error + '_ {
+    ) -> impl Fn(mongodb::error::Error) -> Error + Send + Sync + '_ {
         move |source| Error::Collection {
             operation,
             namespace: self.namespace(),
             source: Box::new(source),
         }
+    }
+
+    /// [`driver_error`](Self::driver_error), owning what it needs (for cursors).
+    fn owned_driver_error(&self, operation: &'static str) -> cursor::DriverError {
+        let namespace = self.namespace();
+        Box::new(move |source| Error::Collection {
+            operation,
+            namespace: namespace.clone(),
+            source: Box::new(source),
+        })
     }
 
     /// Serializes and encrypts one model.
@@ -140,42 +155,63 @@ impl<T: Encrypted> EncryptedCollection<T> {
         })
     }
 
-    /// Decrypts and deserializes one stored document.
+    /// Decrypts and deserializes one stored document: one read from this collection, or
+    /// from anywhere else (a change stream's `fullDocument`, an aggregation's output, a
+    /// driver call made with [`plain`](Self::plain)). Fields the model does not know are
+    /// ignored, as deserializing ignores them.
+    ///
+    /// ```no_run
+    /// # use encrypted_core::{EncryptedCollection, model::Encrypted};
+    /// # use encrypted_derive::Encrypted;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Encrypted, Debug)]
+    /// # #[encrypted(crate = "encrypted_core", key_alt_name = "medco-key")]
+    /// # struct Patient { name: String, #[encrypt(deterministic)] ssn: i32 }
+    /// # async fn run(patients: EncryptedCollection<Patient>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let raw = patients.plain().clone_with_type::<bson::RawDocumentBuf>();
+    /// if let Some(stored) = raw.find_one(bson::doc! { "name": "Jon Doe" }).await? {
+    ///     let jon: Patient = patients.decode(&stored).await?;
+    ///     # let _ = jon;
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
     /// As [`model::decode`], and key vault or KMS errors while loading its keys.
-    pub async fn decode(&self, stored: RawDocumentBuf) -> Result<T> {
-        let plain = self.decrypt(&stored, MissingKeys::Fail).await?;
-        model::deserialize_decrypted(T::SPEC, &plain)
+    pub async fn decode(&self, stored: impl AsRef<RawDocument>) -> Result<T> {
+        self.decoder(decoder::as_model::<T>())
+            .decode_one(stored.as_ref())
+            .await
     }
 
-    /// Decrypts what it can of one stored document and deserializes its view.
+    /// Decrypts what it can of one stored document (from anywhere, as for
+    /// [`decode`](Self::decode)) and deserializes its view.
     ///
     /// An encrypted field whose ciphertext cannot be opened (no key, a ciphertext of
     /// another type or algorithm, one that is not authentic) stays sealed; plaintext or
     /// a malformed ciphertext in an encrypted field is still an error.
     ///
+    /// ```no_run
+    /// # use encrypted_core::{EncryptedCollection, model::Encrypted};
+    /// # use encrypted_derive::Encrypted;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Encrypted, Debug)]
+    /// # #[encrypted(crate = "encrypted_core", key_alt_name = "medco-key")]
+    /// # struct Patient { name: String, #[encrypt(deterministic)] ssn: i32 }
+    /// # async fn run(receptionist: EncryptedCollection<Patient>, stored: bson::RawDocumentBuf) -> encrypted_core::Result<()> {
+    /// let view: PatientView = receptionist.decode_view(&stored).await?;
+    /// # let _ = view; Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`EncryptedCollection::decode`], except that a field that cannot be opened is
     /// not an error.
-    pub async fn decode_view(&self, stored: RawDocumentBuf) -> Result<T::View> {
-        let plain = self.decrypt(&stored, MissingKeys::Seal).await?;
-        model::deserialize_decrypted(T::SPEC, &plain)
-    }
-
-    async fn decrypt(
-        &self,
-        stored: &RawDocumentBuf,
-        missing: MissingKeys,
-    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-        let mut ids = HashSet::new();
-        model::keys_to_decrypt(T::SPEC, stored.as_bytes(), &Path::ROOT, &mut ids)?;
-        let keys = self.keys_for_ids(ids).await?;
-        let decrypted =
-            model::decrypt_document(T::SPEC, stored.as_bytes(), &keys, missing, &Path::ROOT);
-        decrypted.map_err(|error| self.no_key_access(error))
+    pub async fn decode_view(&self, stored: impl AsRef<RawDocument>) -> Result<T::View> {
+        self.decoder(decoder::as_view::<T>())
+            .decode_one(stored.as_ref())
+            .await
     }
 
     /// A key missing on a handle that has no key vault is not missing from the vault.
@@ -193,7 +229,30 @@ impl<T: Encrypted> EncryptedCollection<T> {
         }
     }
 
-    async fn filter_document(&self, filter: Filter<T>) -> Result<Document> {
+    /// The filter document the server gets for `filter`: its operands on deterministic
+    /// fields encrypted with the keys the model names, loaded from the key vault. The
+    /// escape hatch for any driver call that takes a filter (`watch`'s `$match`, a bulk
+    /// write, an index's partial filter) on this collection's documents.
+    ///
+    /// ```no_run
+    /// # use encrypted_core::{EncryptedCollection, model::Encrypted};
+    /// # use encrypted_derive::Encrypted;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Encrypted, Debug)]
+    /// # #[encrypted(crate = "encrypted_core", key_alt_name = "medco-key")]
+    /// # struct Patient { name: String, #[encrypt(deterministic)] ssn: i32 }
+    /// # async fn run(patients: EncryptedCollection<Patient>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let filter = patients.encrypt_filter(Patient::fields().ssn().eq(241014209)).await?;
+    /// // `{ "ssn": Binary(subtype 6, ..) }`: usable with the plain driver.
+    /// let stored = patients.plain().count_documents(filter).await?;
+    /// # let _ = stored; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Field`] naming the field whose key cannot be had (or
+    /// [`Error::NoKeyAccess`]), the checks of [`Filter::raw`] for hand-written parts.
+    pub async fn encrypt_filter(&self, filter: Filter<T>) -> Result<Document> {
         let keys = self.keys_for_paths(filter.key_refs()?).await?;
         filter.to_document(&keys)
     }
@@ -202,84 +261,6 @@ impl<T: Encrypted> EncryptedCollection<T> {
         let prepared = update.prepare()?;
         let keys = self.keys_for_paths(prepared.key_refs().to_vec()).await?;
         prepared.into_document(&keys)
-    }
-
-    /// Inserts one model, its encrypted fields encrypted.
-    ///
-    /// # Errors
-    ///
-    /// Key, KMS and encryption errors naming the field; [`Error::Collection`] when the
-    /// server refuses the write.
-    pub async fn insert_one(&self, value: &T) -> Result<InsertOneResult> {
-        let document = self.encode(value).await?;
-        self.collection
-            .insert_one(document)
-            .await
-            .map_err(self.driver_error("insertOne"))
-    }
-
-    /// Inserts many models, in order, as one `insertMany`.
-    ///
-    /// Every model is encrypted (the keys they need loaded once) before anything is sent:
-    /// if one cannot be encrypted, nothing is inserted. A model without an `_id` is given
-    /// an `ObjectId` here, so that a failure part-way can say how many were stored.
-    ///
-    /// # Errors
-    ///
-    /// As [`EncryptedCollection::insert_one`]; [`Error::PartialInsert`], saying how many
-    /// documents are stored, when the server fails part-way.
-    pub async fn insert_many(
-        &self,
-        values: impl IntoIterator<Item = impl Borrow<T>>,
-    ) -> Result<InsertManyResult> {
-        let values: Vec<_> = values.into_iter().collect();
-        let mut documents = self.encode_all(&values).await?;
-        // Every document gets its `_id` here (first, as the driver would put it), so that
-        // after a failure the stored ones can be counted.
-        let mut ids = Vec::with_capacity(documents.len());
-        for document in &mut documents {
-            match document.get("_id") {
-                Ok(Some(id)) => ids.push(Bson::try_from(id).map_err(|_| Error::Serde {
-                    model: T::SPEC.name,
-                    direction: "serialize",
-                })?),
-                _ => {
-                    let id = bson::oid::ObjectId::new();
-                    let mut with_id = RawDocumentBuf::new();
-                    with_id.append(bson::raw::cstr!("_id"), id);
-                    for element in document.iter_elements() {
-                        let element = element.map_err(|_| Error::Serde {
-                            model: T::SPEC.name,
-                            direction: "serialize",
-                        })?;
-                        let value = element.value().map_err(|_| Error::Serde {
-                            model: T::SPEC.name,
-                            direction: "serialize",
-                        })?;
-                        with_id.append(element.key(), value);
-                    }
-                    *document = with_id;
-                    ids.push(Bson::ObjectId(id));
-                }
-            }
-        }
-        let total = documents.len();
-        match self.collection.insert_many(documents).await {
-            Ok(result) => Ok(result),
-            Err(source) => {
-                let inserted = self
-                    .collection
-                    .count_documents(bson::doc! { "_id": { "$in": ids } })
-                    .await
-                    .ok();
-                Err(Error::PartialInsert {
-                    namespace: self.namespace(),
-                    inserted,
-                    total,
-                    source: Box::new(source),
-                })
-            }
-        }
     }
 
     /// Encrypts models, loading the keys they need once.
@@ -306,234 +287,6 @@ impl<T: Encrypted> EncryptedCollection<T> {
                 })
             })
             .collect()
-    }
-
-    /// The models matching `filter`, decrypted, as a stream.
-    ///
-    /// # Errors
-    ///
-    /// Filter encryption errors and [`Error::Collection`]; each item fails alone (its
-    /// field named) when it cannot be decrypted.
-    pub async fn find(&self, filter: Filter<T>) -> Result<BoxStream<'_, Result<T>>> {
-        let filter = self.filter_document(filter).await?;
-        let cursor = self
-            .collection
-            .find(filter)
-            .await
-            .map_err(self.driver_error("find"))?;
-        Ok(cursor
-            .map_err(self.driver_error("find"))
-            .and_then(move |stored| self.decode(stored))
-            .boxed())
-    }
-
-    /// The first model matching `filter`, decrypted.
-    ///
-    /// # Errors
-    ///
-    /// As [`EncryptedCollection::find`].
-    pub async fn find_one(&self, filter: Filter<T>) -> Result<Option<T>> {
-        let filter = self.filter_document(filter).await?;
-        match self
-            .collection
-            .find_one(filter)
-            .await
-            .map_err(self.driver_error("find"))?
-        {
-            Some(stored) => self.decode(stored).await.map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// The views of the models matching `filter`: every encrypted field this handle can
-    /// decrypt is revealed, the others (no key access, or a deleted per-document key)
-    /// stay sealed.
-    ///
-    /// # Errors
-    ///
-    /// As [`EncryptedCollection::find`], except that a missing key is not an error.
-    pub async fn find_views(&self, filter: Filter<T>) -> Result<BoxStream<'_, Result<T::View>>> {
-        let filter = self.filter_document(filter).await?;
-        let cursor = self
-            .collection
-            .find(filter)
-            .await
-            .map_err(self.driver_error("find"))?;
-        Ok(cursor
-            .map_err(self.driver_error("find"))
-            .and_then(move |stored| self.decode_view(stored))
-            .boxed())
-    }
-
-    /// The view of the first model matching `filter`.
-    ///
-    /// # Errors
-    ///
-    /// As [`EncryptedCollection::find_views`].
-    pub async fn find_one_view(&self, filter: Filter<T>) -> Result<Option<T::View>> {
-        let filter = self.filter_document(filter).await?;
-        match self
-            .collection
-            .find_one(filter)
-            .await
-            .map_err(self.driver_error("find"))?
-        {
-            Some(stored) => self.decode_view(stored).await.map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// Replaces the first model matching `filter`.
-    ///
-    /// # Errors
-    ///
-    /// As [`EncryptedCollection::insert_one`].
-    pub async fn replace_one(&self, filter: Filter<T>, replacement: &T) -> Result<UpdateResult> {
-        let filter = self.filter_document(filter).await?;
-        let replacement = self.encode(replacement).await?;
-        self.collection
-            .replace_one(filter, replacement)
-            .await
-            .map_err(self.driver_error("replaceOne"))
-    }
-
-    /// Applies `update` to the first model matching `filter`.
-    ///
-    /// # Errors
-    ///
-    /// Key and encryption errors naming the field; [`Error::Collection`].
-    pub async fn update_one(&self, filter: Filter<T>, update: Update<T>) -> Result<UpdateResult> {
-        let filter = self.filter_document(filter).await?;
-        let update = self.update_document(update).await?;
-        self.collection
-            .update_one(filter, update)
-            .await
-            .map_err(self.driver_error("updateOne"))
-    }
-
-    /// Applies `update` to every model matching `filter`.
-    ///
-    /// # Errors
-    ///
-    /// As [`EncryptedCollection::update_one`].
-    pub async fn update_many(&self, filter: Filter<T>, update: Update<T>) -> Result<UpdateResult> {
-        let filter = self.filter_document(filter).await?;
-        let update = self.update_document(update).await?;
-        self.collection
-            .update_many(filter, update)
-            .await
-            .map_err(self.driver_error("updateMany"))
-    }
-
-    /// Applies a hand-written update document to the models matching `filter`, after
-    /// checking every operator of it (fail closed): an encrypted field may only be `$set`
-    /// (or `$setOnInsert`) to a ciphertext of its BSON type and algorithm, or `$unset`; a
-    /// nested model's field only to a document whose encrypted fields are such
-    /// ciphertexts; `$rename` from or onto anything encrypted, the other operators
-    /// (`$inc`, `$push`, `$min`, `$currentDate`, ...) on anything encrypted, and unknown
-    /// operators are refused. (Pipeline updates cannot be expressed with a `Document`.)
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnencryptedField`], [`Error::UnsupportedOperator`], [`Error::Field`] with
-    /// [`Error::CiphertextMismatch`] (each naming the full path), [`Error::Collection`].
-    pub async fn update_many_raw(
-        &self,
-        filter: Filter<T>,
-        update: Document,
-    ) -> Result<UpdateResult> {
-        model::check_raw_update(T::SPEC, &update)?;
-        let filter = self.filter_document(filter).await?;
-        self.collection
-            .update_many(filter, update)
-            .await
-            .map_err(self.driver_error("updateMany"))
-    }
-
-    /// Deletes the first model matching `filter`.
-    ///
-    /// # Errors
-    ///
-    /// Filter encryption errors and [`Error::Collection`].
-    pub async fn delete_one(&self, filter: Filter<T>) -> Result<DeleteResult> {
-        let filter = self.filter_document(filter).await?;
-        self.collection
-            .delete_one(filter)
-            .await
-            .map_err(self.driver_error("deleteOne"))
-    }
-
-    /// Deletes every model matching `filter`.
-    ///
-    /// # Errors
-    ///
-    /// As [`EncryptedCollection::delete_one`].
-    pub async fn delete_many(&self, filter: Filter<T>) -> Result<DeleteResult> {
-        let filter = self.filter_document(filter).await?;
-        self.collection
-            .delete_many(filter)
-            .await
-            .map_err(self.driver_error("deleteMany"))
-    }
-
-    /// Counts the models matching `filter`.
-    ///
-    /// # Errors
-    ///
-    /// As [`EncryptedCollection::delete_one`].
-    pub async fn count_documents(&self, filter: Filter<T>) -> Result<u64> {
-        let filter = self.filter_document(filter).await?;
-        self.collection
-            .count_documents(filter)
-            .await
-            .map_err(self.driver_error("count"))
-    }
-
-    /// The distinct values of a plaintext or deterministic field among the models
-    /// matching `filter`, decrypted (equal plaintexts have equal deterministic
-    /// ciphertexts, so the server can tell them apart without seeing them).
-    ///
-    /// # Errors
-    ///
-    /// As [`EncryptedCollection::find`].
-    pub async fn distinct<P: DistinctPath<T>>(
-        &self,
-        path: P,
-        filter: Filter<T>,
-    ) -> Result<Vec<P::Value>> {
-        let filter = self.filter_document(filter).await?;
-        let values = self
-            .collection
-            .distinct(path.path(), filter)
-            .await
-            .map_err(self.driver_error("distinct"))?;
-        // The values as one document (`{ "0": .., "1": .. }`, an array's bytes), decrypted
-        // under the same rules as a stored document's field.
-        let mut document = Document::new();
-        for (index, value) in values.into_iter().enumerate() {
-            document.insert(index.to_string(), value);
-        }
-        let serialized = RawDocumentBuf::try_from(&document).map_err(|_| Error::Serde {
-            model: T::SPEC.name,
-            direction: "deserialize",
-        })?;
-        match T::SPEC.lookup(path.path()) {
-            model::Lookup::Encrypted(field, _) => {
-                let mut ids = HashSet::new();
-                model::keys_to_decrypt_values(
-                    &field,
-                    serialized.as_bytes(),
-                    path.path(),
-                    &mut ids,
-                )?;
-                let keys = self.keys_for_ids(ids).await?;
-                let plain =
-                    model::decrypt_values(&field, serialized.as_bytes(), &keys, path.path())
-                        .map_err(|error| self.no_key_access(error))?;
-                model::deserialize_values(T::SPEC.name, &plain)
-            }
-            _ => model::deserialize_values(T::SPEC.name, serialized.as_bytes()),
-        }
     }
 
     /// The model's CSFLE JSON Schema with its keys' UUIDs filled in from the key vault:
