@@ -339,6 +339,25 @@ pub enum Error {
         operator: String,
     },
 
+    /// A sort, a projection or an aggregation stage would compute on, order by or move a
+    /// ciphertext: equality is all that encrypted fields support. The server holds only
+    /// ciphertexts, so sorting by an encrypted field (or a document holding one) would
+    /// sort by random bytes, arithmetic or string operators would compute on them, and a
+    /// ciphertext moved to another path would no longer be decrypted (results are
+    /// decrypted by the model's paths). Refused before anything is sent; `path` names the
+    /// encrypted path, `operation` the sort, projection or stage, `reason` why.
+    #[error("{}", encrypted_path_refused_message(.operation, .path, .reason))]
+    EncryptedPathRefused {
+        /// The dotted path of the encrypted field (or of the document holding one); empty
+        /// for a stage refused whole on a model with encrypted fields (`$lookup`).
+        path: String,
+        /// What was refused: `sort`, `projection`, or an aggregation stage (`$group`),
+        /// with the operator when there is one (`$sum in $group`).
+        operation: String,
+        /// Why, in fixed words (`ciphertext order means nothing`).
+        reason: &'static str,
+    },
+
     /// A document could not be converted to or from the model's Rust type. The reason is
     /// withheld because it could quote plaintext.
     #[error("a document does not match the Rust type `{model}` ({direction})")]
@@ -485,6 +504,14 @@ fn unsupported_operator_message(operator: &str, path: &str) -> String {
         )
     } else {
         format!("operator `{operator}` cannot be applied to the encrypted field `{path}`")
+    }
+}
+
+fn encrypted_path_refused_message(operation: &str, path: &str, reason: &str) -> String {
+    if path.is_empty() {
+        format!("{operation} is refused on a model with encrypted fields: {reason}")
+    } else {
+        format!("{operation} on the encrypted path `{path}` is refused: {reason}")
     }
 }
 

@@ -12,10 +12,13 @@ mod codec;
 mod filter;
 mod operands;
 mod path;
+mod pipeline;
+mod projection;
 mod protected;
 mod raw;
 mod schema;
 mod size;
+mod sort;
 mod spec;
 mod update;
 
@@ -24,8 +27,11 @@ pub use path::{
     AnyPath, Deterministic, DistinctPath, EqualityQuery, Nested, Plain, Random, RangeQuery,
     SetKind, SettablePath,
 };
+pub use pipeline::Pipeline;
+pub use projection::Projection;
 pub use protected::{Protected, Sealed};
 pub use schema::{json_schema, schema_key_alt_names, validator};
+pub use sort::{Sort, SortPath};
 // Written by the derive's generated code; semver-exempt (see `spec`).
 #[doc(hidden)]
 pub use spec::{EncryptedFieldSpec, FieldKind, FieldSpec, KeySource, ModelSpec};
