@@ -37,7 +37,6 @@ pub use sort::{Sort, SortPath};
 pub use spec::{EncryptedFieldSpec, FieldKind, FieldSpec, KeySource, ModelSpec};
 pub use update::Update;
 
-#[allow(unused_imports)] // Used by the update actions.
 pub(crate) use array_filters::check_array_filters;
 pub use codec::Keys;
 pub(crate) use codec::{

@@ -32,13 +32,13 @@ impl Error {
     pub fn driver_error(&self) -> Option<&DriverError> {
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(error) = cause {
-            if let Some(ours) = error.downcast_ref::<Self>() {
-                match ours {
-                    Self::Collection { source, .. }
-                    | Self::PartialInsert { source, .. }
-                    | Self::KeyVault { source, .. } => return Some(source),
-                    _ => {}
-                }
+            if let Some(
+                Self::Collection { source, .. }
+                | Self::PartialInsert { source, .. }
+                | Self::KeyVault { source, .. },
+            ) = error.downcast_ref::<Self>()
+            {
+                return Some(source);
             }
             if let Some(driver) = error.downcast_ref::<DriverError>() {
                 return Some(driver);
