@@ -77,7 +77,7 @@ fn is_ciphertext(value: Option<&Bson>) -> bool {
 async fn a_doctor_writes_and_reads_patients_and_the_server_sees_only_ciphertext() {
     let setup = Setup::new("coll_roundtrip").await;
     let patients = setup.patients();
-    patients.insert_one(&jon_doe()).await.unwrap();
+    patients.insert_one(jon_doe()).await.unwrap();
     patients.insert_many((1..=5).map(patient)).await.unwrap();
 
     // Equality on a deterministic field: the operand is encrypted for us.
@@ -288,7 +288,7 @@ async fn updates_replacements_and_deletes_keep_encrypted_fields_encrypted() {
 #[tokio::test]
 async fn a_receptionist_without_keys_sees_names_and_providers_and_sealed_secrets() {
     let setup = Setup::new("coll_receptionist").await;
-    setup.patients().insert_one(&jon_doe()).await.unwrap();
+    setup.patients().insert_one(jon_doe()).await.unwrap();
 
     let receptionist =
         EncryptedCollection::<Patient>::without_keys(&setup.db.collection::<Document>("patients"));
@@ -330,7 +330,7 @@ async fn a_receptionist_without_keys_sees_names_and_providers_and_sealed_secrets
         Err(Error::Field { .. } | Error::NoKeyAccess)
     ));
     assert!(matches!(
-        receptionist.insert_one(&jon_doe()).await,
+        receptionist.insert_one(jon_doe()).await,
         Err(Error::NoKeyAccess)
     ));
 
@@ -350,7 +350,7 @@ async fn a_receptionist_without_keys_sees_names_and_providers_and_sealed_secrets
 async fn raw_filters_and_updates_on_encrypted_fields_must_use_ciphertexts() {
     let setup = Setup::new("coll_raw").await;
     let patients = setup.patients();
-    patients.insert_one(&jon_doe()).await.unwrap();
+    patients.insert_one(jon_doe()).await.unwrap();
 
     let error = patients
         .find_one(Filter::raw(doc! { "ssn": 241014209 }))
@@ -429,7 +429,7 @@ async fn raw_filters_and_updates_on_encrypted_fields_must_use_ciphertexts() {
 async fn tampered_or_plaintext_stored_fields_are_errors_that_name_the_field() {
     let setup = Setup::new("coll_tamper").await;
     let patients = setup.patients();
-    patients.insert_one(&jon_doe()).await.unwrap();
+    patients.insert_one(jon_doe()).await.unwrap();
     let plain = setup.db.collection::<Document>("patients");
 
     // Someone with database access writes plaintext into an encrypted field.
@@ -445,7 +445,7 @@ async fn tampered_or_plaintext_stored_fields_are_errors_that_name_the_field() {
 
     // ... or flips a bit of a ciphertext.
     patients.delete_many(Filter::all()).await.unwrap();
-    patients.insert_one(&jon_doe()).await.unwrap();
+    patients.insert_one(jon_doe()).await.unwrap();
     let raw = plain.find_one(doc! {}).await.unwrap().unwrap();
     let Some(Bson::Binary(mut binary)) = raw
         .get_document("insurance")
@@ -630,7 +630,7 @@ async fn the_validator_makes_the_server_refuse_plaintext_where_it_supports_valid
         Ok(()) => {
             // Idempotent: a second call sets it on the existing collection.
             patients.create_with_validator().await.unwrap();
-            patients.insert_one(&jon_doe()).await.unwrap();
+            patients.insert_one(jon_doe()).await.unwrap();
             let refused = setup
                 .db
                 .collection::<Document>("patients")
@@ -644,7 +644,7 @@ async fn the_validator_makes_the_server_refuse_plaintext_where_it_supports_valid
                 "only FerretDB is known to lack validators"
             );
             // The codecs still only ever write ciphertexts.
-            patients.insert_one(&jon_doe()).await.unwrap();
+            patients.insert_one(jon_doe()).await.unwrap();
         }
         Err(other) => panic!("{other}"),
     }
@@ -706,7 +706,7 @@ async fn planted(
 ) {
     let setup = Setup::new(purpose).await;
     let patients = setup.patients();
-    patients.insert_one(&jon_doe()).await.unwrap();
+    patients.insert_one(jon_doe()).await.unwrap();
     let plain = setup.db.collection::<Document>("patients");
     (setup, patients, plain)
 }
@@ -910,7 +910,7 @@ async fn finding_14_errors_name_the_field_and_say_what_is_wrong() {
 
     // One tampered field: the view seals it and shows the rest.
     patients.delete_many(Filter::all()).await.unwrap();
-    patients.insert_one(&jon_doe()).await.unwrap();
+    patients.insert_one(jon_doe()).await.unwrap();
     let stored = plain.find_one(doc! {}).await.unwrap().unwrap();
     let Some(Bson::Binary(mut binary)) = stored.get("bloodType").cloned() else {
         panic!("not encrypted");
@@ -1043,7 +1043,7 @@ async fn finding_16_a_document_nested_a_thousand_levels_deep_is_refused_not_an_a
 async fn filters_and_updates_made_without_a_server_work_on_the_plain_driver() {
     let setup = Setup::new("coll_to_document").await;
     let patients = setup.patients();
-    patients.insert_one(&jon_doe()).await.unwrap();
+    patients.insert_one(jon_doe()).await.unwrap();
     patients.insert_many((1..=3).map(patient)).await.unwrap();
     let key = setup
         .encryption

@@ -236,7 +236,7 @@ async fn finding_1_a_typed_set_does_not_quote_the_plaintext() {
     let database = server::client().await.database(&db);
     let records: EncryptedCollection<Record> =
         EncryptedCollection::new(&database.collection::<Document>("records"), &encryption);
-    records.insert_one(&record()).await.unwrap();
+    records.insert_one(record()).await.unwrap();
     let bad = BTreeMap::from([(format!("{SECRET}\0"), SECRET.to_owned())]);
 
     // An encrypted field whose value cannot be encoded.

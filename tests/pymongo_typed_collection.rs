@@ -142,7 +142,7 @@ fn pymongo(mut request: Value, extra: Value) -> Value {
 async fn pymongo_decrypts_what_the_typed_collection_wrote() {
     let setup = Setup::new("py_typed_read").await;
     let patients = setup.patients();
-    patients.insert_one(&jon_doe()).await.unwrap();
+    patients.insert_one(jon_doe()).await.unwrap();
     let schema = patients.json_schema().await.unwrap();
 
     // Automatic decryption alone, then with the generated schema in the schema map.

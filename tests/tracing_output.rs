@@ -300,7 +300,7 @@ async fn tracing_shows_key_vault_and_kms_spans_with_no_secret_in_them() {
         &client.database(&db_name).collection::<Document>("patients"),
         &encryption,
     );
-    patients.insert_one(&jon_doe()).await.unwrap();
+    patients.insert_one(jon_doe()).await.unwrap();
     let found = patients
         .find_one(Patient::fields().ssn().eq(241_014_209))
         .await

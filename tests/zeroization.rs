@@ -230,7 +230,7 @@ async fn finding_4_a_typed_set_wipes_its_plaintext() {
     let patients: EncryptedCollection<Patient> =
         EncryptedCollection::new(&database.collection::<Document>("patients"), &encryption);
     // Loads the key into the cache first, so the scanned update does only the encryption.
-    patients.insert_one(&medco::jon_doe()).await.unwrap();
+    patients.insert_one(medco::jon_doe()).await.unwrap();
 
     let marker = marker();
     let text = std::str::from_utf8(&marker).unwrap().to_owned();

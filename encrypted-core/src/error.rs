@@ -2,6 +2,9 @@
 
 use bson::spec::ElementType;
 
+#[cfg(feature = "driver")]
+mod driver;
+
 use crate::Algorithm;
 
 /// Everything that can go wrong while encrypting, decrypting or handling keys.

@@ -7,6 +7,7 @@
 //! [`Filter`]s and [`Update`]s, and the model's *view*: the same struct with each
 //! encrypted field a [`Protected`] value, for readers without the keys.
 
+mod array_filters;
 mod codec;
 mod filter;
 mod operands;
@@ -36,6 +37,7 @@ pub use sort::{Sort, SortPath};
 pub use spec::{EncryptedFieldSpec, FieldKind, FieldSpec, KeySource, ModelSpec};
 pub use update::Update;
 
+pub(crate) use array_filters::check_array_filters;
 pub use codec::Keys;
 pub(crate) use codec::{
     MissingKeys, Path, decrypt_document, decrypt_values, encrypt_document, keys_to_decrypt,
