@@ -1097,7 +1097,7 @@ async fn watch_decrypts_events_where_the_server_has_change_streams_and_fails_by_
         Err(other) => panic!("watch failed on a server that is not FerretDB: {other:?}"),
         Ok(mut changes) => {
             eprintln!("watch: this server has change streams: tested live");
-            patients.insert_one(&jon_doe()).await.unwrap();
+            patients.insert_one(jon_doe()).await.unwrap();
             let event = tokio::time::timeout(Duration::from_secs(30), changes.next())
                 .await
                 .expect("an event within 30 s")
