@@ -173,6 +173,16 @@ fn qe_explicit_indexed_insert_payloads_match_libmongocrypt_byte_for_byte() {
         )
         .unwrap();
         assert_eq!(got.bytes, expected, "{}", case["desc"]);
+        // Its `p` is its `s` encrypted (FLE2) with the ECOC token of the index key.
+        let document = bson::RawDocument::from_bytes(&expected[1..]).unwrap();
+        let ecoc = super::tokens::EcocToken::derive(
+            &super::tokens::CollectionsLevel1Token::from_data_key(&data_key(
+                case["index_key"].as_str().unwrap(),
+            )),
+        );
+        let p = super::cipher::ctr_decrypt(ecoc.as_bytes(), document.get_binary("p").unwrap().bytes)
+            .unwrap();
+        assert_eq!(&*p, document.get_binary("s").unwrap().bytes);
         // libmongocrypt's payload decrypts with the user key alone.
         assert_eq!(
             super::decrypt(&expected, &keys(&[USER])).unwrap(),
