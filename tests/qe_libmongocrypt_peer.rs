@@ -35,11 +35,17 @@ fn values() -> Vec<(Bson, bool)> {
         (Bson::String(String::new()), true),
         (Bson::Int32(-7), true),
         (Bson::Int64(1 << 40), true),
-        (Bson::DateTime(bson::DateTime::from_millis(1_700_000_000_000)), true),
+        (
+            Bson::DateTime(bson::DateTime::from_millis(1_700_000_000_000)),
+            true,
+        ),
         (Bson::ObjectId(ObjectId::from_bytes([9; 12])), true),
         (Bson::Boolean(true), true),
         (Bson::Double(98.6), false),
-        (Bson::Document(doc! { "street": "1 Main St", "zip": 12345 }), false),
+        (
+            Bson::Document(doc! { "street": "1 Main St", "zip": 12345 }),
+            false,
+        ),
     ]
 }
 
@@ -75,13 +81,20 @@ fn qe_payloads_agree_with_libmongocrypt_both_ways() {
     let blob = |reply: &Value, name: &str| STANDARD.decode(reply[name].as_str().unwrap()).unwrap();
     let mut compared = 0;
     for ((value, indexed), theirs) in values().iter().zip(reply["theirs"].as_array().unwrap()) {
-        assert_eq!(&qe::decrypt(&blob(theirs, "unindexed"), &keys).unwrap(), value);
+        assert_eq!(
+            &qe::decrypt(&blob(theirs, "unindexed"), &keys).unwrap(),
+            value
+        );
         if !indexed {
             continue;
         }
         for cf in [0, 4] {
             let our_find = qe::encrypt_equality_query(&key, value, cf).unwrap();
-            assert_eq!(our_find.bytes, blob(theirs, &format!("find{cf}")), "find payload of {value:?} at cf {cf}");
+            assert_eq!(
+                our_find.bytes,
+                blob(theirs, &format!("find{cf}")),
+                "find payload of {value:?} at cf {cf}"
+            );
         }
         let their_insert = blob(theirs, "insert");
         assert_eq!(&qe::decrypt(&their_insert, &keys).unwrap(), value);
@@ -94,7 +107,11 @@ fn qe_payloads_agree_with_libmongocrypt_both_ways() {
         let theirs_keys: Vec<_> = b.iter().map(|e| e.unwrap().0.to_owned()).collect();
         assert_eq!(ours_keys, theirs_keys, "insert payload fields of {value:?}");
         for field in ["d", "s", "u", "t", "e", "l", "k"] {
-            assert_eq!(a.get(field).unwrap(), b.get(field).unwrap(), "insert payload `{field}` of {value:?}");
+            assert_eq!(
+                a.get(field).unwrap(),
+                b.get(field).unwrap(),
+                "insert payload `{field}` of {value:?}"
+            );
         }
         compared += 1;
     }

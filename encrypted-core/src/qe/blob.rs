@@ -215,11 +215,15 @@ impl<'a> Blob<'a> {
                 let token = ServerDataEncryptionLevel1Token::from_data_key(index_key);
                 let decrypted = ctr_decrypt(token.as_bytes(), server_encrypted_value)?;
                 if decrypted.len() <= UUID_LEN {
-                    return Err(malformed(name, "its decrypted server value has no user key id and value"));
+                    return Err(malformed(
+                        name,
+                        "its decrypted server value has no user key id and value",
+                    ));
                 }
                 let (user_key_id, client_encrypted_value) = decrypted.split_at(UUID_LEN);
                 let user_key = lookup(uuid(user_key_id).ok_or(Error::Decryption)?)?;
-                let value = Aead::Cbc.open(user_key.material(), user_key_id, client_encrypted_value)?;
+                let value =
+                    Aead::Cbc.open(user_key.material(), user_key_id, client_encrypted_value)?;
                 Ok((*bson_type, value))
             }
             Self::Unindexed {
@@ -229,7 +233,10 @@ impl<'a> Blob<'a> {
                 ciphertext,
             } => {
                 let key = lookup(*user_key_id)?;
-                Ok((*bson_type, Aead::Cbc.open(key.material(), associated_data, ciphertext)?))
+                Ok((
+                    *bson_type,
+                    Aead::Cbc.open(key.material(), associated_data, ciphertext)?,
+                ))
             }
             Self::InsertUpdate {
                 user_key_id,
@@ -237,8 +244,11 @@ impl<'a> Blob<'a> {
                 client_encrypted_value,
             } => {
                 let key = lookup(*user_key_id)?;
-                let value =
-                    Aead::Cbc.open(key.material(), user_key_id.bytes().as_slice(), client_encrypted_value)?;
+                let value = Aead::Cbc.open(
+                    key.material(),
+                    user_key_id.bytes().as_slice(),
+                    client_encrypted_value,
+                )?;
                 Ok((*bson_type, value))
             }
         }

@@ -128,8 +128,8 @@ impl Aead {
     ) -> Result<Zeroizing<Vec<u8>>> {
         let min = self.ciphertext_len(0) - usize::from(self == Self::Cbc) * BLOCK_LEN;
         let body_len = ciphertext.len().saturating_sub(IV_LEN + TAG_LEN);
-        let well_formed = ciphertext.len() > min
-            && (self == Self::Ctr || body_len.is_multiple_of(BLOCK_LEN));
+        let well_formed =
+            ciphertext.len() > min && (self == Self::Ctr || body_len.is_multiple_of(BLOCK_LEN));
         if !well_formed {
             return Err(Error::Decryption);
         }
@@ -176,7 +176,9 @@ mod tests {
         for aead in [Aead::Cbc, Aead::Ctr] {
             for len in 1..=48 {
                 let plaintext: Vec<u8> = (0..len as u8).collect();
-                let sealed = aead.seal_with_iv(&key(), &[9; 16], b"ad", &plaintext).unwrap();
+                let sealed = aead
+                    .seal_with_iv(&key(), &[9; 16], b"ad", &plaintext)
+                    .unwrap();
                 assert_eq!(sealed.len(), aead.ciphertext_len(len));
                 assert_eq!(&*aead.open(&key(), b"ad", &sealed).unwrap(), &plaintext[..]);
             }
@@ -186,19 +188,33 @@ mod tests {
     #[test]
     fn qe_value_ciphers_refuse_tampering_truncation_wrong_aad_and_wrong_key() {
         for aead in [Aead::Cbc, Aead::Ctr] {
-            let sealed = aead.seal_with_iv(&key(), &[9; 16], b"ad", b"secret").unwrap();
+            let sealed = aead
+                .seal_with_iv(&key(), &[9; 16], b"ad", b"secret")
+                .unwrap();
             for i in 0..sealed.len() {
                 let mut bad = sealed.clone();
                 bad[i] ^= 1;
-                assert!(matches!(aead.open(&key(), b"ad", &bad), Err(Error::Decryption)));
+                assert!(matches!(
+                    aead.open(&key(), b"ad", &bad),
+                    Err(Error::Decryption)
+                ));
             }
             for len in 0..sealed.len() {
-                assert!(matches!(aead.open(&key(), b"ad", &sealed[..len]), Err(Error::Decryption)));
+                assert!(matches!(
+                    aead.open(&key(), b"ad", &sealed[..len]),
+                    Err(Error::Decryption)
+                ));
             }
-            assert!(matches!(aead.open(&key(), b"AD", &sealed), Err(Error::Decryption)));
+            assert!(matches!(
+                aead.open(&key(), b"AD", &sealed),
+                Err(Error::Decryption)
+            ));
             let mut other = key();
             other[40] ^= 1;
-            assert!(matches!(aead.open(&other, b"ad", &sealed), Err(Error::Decryption)));
+            assert!(matches!(
+                aead.open(&other, b"ad", &sealed),
+                Err(Error::Decryption)
+            ));
         }
     }
 

@@ -53,7 +53,9 @@ fn value_bytes(
     if never || (indexed && not_indexed) {
         return Err(refuse(
             payload,
-            format!("a value of BSON type {element_type:?} cannot be encrypted with this algorithm"),
+            format!(
+                "a value of BSON type {element_type:?} cannot be encrypted with this algorithm"
+            ),
         ));
     }
     if let Bson::Binary(Binary {
@@ -213,7 +215,12 @@ pub(crate) fn indexed_with(
     rng(&mut iv)?;
     let user_key_id = user_key.id().bytes();
     let mut encrypted_value = user_key_id.to_vec();
-    encrypted_value.extend(Aead::Cbc.seal_with_iv(user_key.material(), &iv, &user_key_id, &bytes)?);
+    encrypted_value.extend(Aead::Cbc.seal_with_iv(
+        user_key.material(),
+        &iv,
+        &user_key_id,
+        &bytes,
+    )?);
 
     let document = doc! {
         "d": generic(edc.as_bytes().as_slice()),

@@ -248,9 +248,7 @@ mod tests {
 
     fn check(file: &str) -> usize {
         let v = vector(file);
-        let field = |name: &str| -> [u8; 32] {
-            hex(v[name].as_str().unwrap()).try_into().unwrap()
-        };
+        let field = |name: &str| -> [u8; 32] { hex(v[name].as_str().unwrap()).try_into().unwrap() };
         let root = field("root");
         let value = hex(v["value"].as_str().unwrap());
         let cf = v["contentionFactor"].as_u64().unwrap();
@@ -271,7 +269,10 @@ mod tests {
 
         let got: Vec<(&str, [u8; 32])> = vec![
             ("collectionsLevel1Token", *level1.as_bytes()),
-            ("ServerTokenDerivationLevel1Token", *server_level1.as_bytes()),
+            (
+                "ServerTokenDerivationLevel1Token",
+                *server_level1.as_bytes(),
+            ),
             (
                 "serverDataEncryptionLevel1Token",
                 *ServerDataEncryptionLevel1Token::from_root(&root).as_bytes(),
@@ -284,12 +285,30 @@ mod tests {
             ("ESCDerivedFromDataToken", *esc_data.as_bytes()),
             ("ECCDerivedFromDataToken", *ecc_data.as_bytes()),
             ("serverDerivedFromDataToken", *server_data.as_bytes()),
-            ("EDCDerivedFromDataTokenAndContentionFactor", *edc_cf.as_bytes()),
-            ("ESCDerivedFromDataTokenAndContentionFactor", *esc_cf.as_bytes()),
-            ("ECCDerivedFromDataTokenAndContentionFactor", *ecc_cf.as_bytes()),
-            ("EDCTwiceDerivedToken", *EdcTwiceDerivedToken::derive(&edc_cf).as_bytes()),
-            ("ESCTwiceDerivedTagToken", *EscTwiceDerivedTagToken::derive(&esc_cf).as_bytes()),
-            ("ESCTwiceDerivedValueToken", *EscTwiceDerivedValueToken::derive(&esc_cf).as_bytes()),
+            (
+                "EDCDerivedFromDataTokenAndContentionFactor",
+                *edc_cf.as_bytes(),
+            ),
+            (
+                "ESCDerivedFromDataTokenAndContentionFactor",
+                *esc_cf.as_bytes(),
+            ),
+            (
+                "ECCDerivedFromDataTokenAndContentionFactor",
+                *ecc_cf.as_bytes(),
+            ),
+            (
+                "EDCTwiceDerivedToken",
+                *EdcTwiceDerivedToken::derive(&edc_cf).as_bytes(),
+            ),
+            (
+                "ESCTwiceDerivedTagToken",
+                *EscTwiceDerivedTagToken::derive(&esc_cf).as_bytes(),
+            ),
+            (
+                "ESCTwiceDerivedValueToken",
+                *EscTwiceDerivedValueToken::derive(&esc_cf).as_bytes(),
+            ),
             (
                 "serverCountAndContentionFactorEncryptionToken",
                 *ServerCountAndContentionFactorEncryptionToken::derive(&server_data).as_bytes(),
@@ -299,8 +318,14 @@ mod tests {
                 *ServerZerosEncryptionToken::derive(&server_data).as_bytes(),
             ),
             ("AnchorPaddingTokenRoot", *anchor.as_bytes()),
-            ("AnchorPaddingKeyToken", *AnchorPaddingKeyToken::derive(&anchor).as_bytes()),
-            ("AnchorPaddingValueToken", *AnchorPaddingValueToken::derive(&anchor).as_bytes()),
+            (
+                "AnchorPaddingKeyToken",
+                *AnchorPaddingKeyToken::derive(&anchor).as_bytes(),
+            ),
+            (
+                "AnchorPaddingValueToken",
+                *AnchorPaddingValueToken::derive(&anchor).as_bytes(),
+            ),
         ];
         for (name, bytes) in &got {
             assert_eq!(bytes, &field(name), "{file}: {name}");
@@ -320,7 +345,9 @@ mod tests {
 
     #[test]
     fn qe_tokens_of_a_data_key_use_its_last_32_bytes() {
-        let material = hex(&vector_text("keys/12345678123498761234123456789012-key-material.txt"));
+        let material = hex(&vector_text(
+            "keys/12345678123498761234123456789012-key-material.txt",
+        ));
         let key = DataKey::from_bytes(bson::Uuid::from_bytes([1; 16]), &material).unwrap();
         let root: [u8; 32] = material[64..].try_into().unwrap();
         assert_eq!(

@@ -17,7 +17,10 @@ const USER: &str = "abcdefab123498761234123456789012";
 const INDEX: &str = "12345678123498761234123456789012";
 
 fn data_key(id: &str) -> DataKey {
-    let material = hex(&vector_text(&format!("keys/{}-key-material.txt", id.to_uppercase())));
+    let material = hex(&vector_text(&format!(
+        "keys/{}-key-material.txt",
+        id.to_uppercase()
+    )));
     DataKey::from_bytes(Uuid::from_bytes(hex(id).try_into().unwrap()), &material).unwrap()
 }
 
@@ -73,10 +76,16 @@ fn qe_indexed_values_from_the_server_decrypt_to_the_vectors_plaintext() {
                 [&s_key, &k_key]
                     .into_iter()
                     .find(|key| key.id() == id)
-                    .ok_or(Error::KeyNotFound { key: id.to_string() })
+                    .ok_or(Error::KeyNotFound {
+                        key: id.to_string(),
+                    })
             })
             .unwrap();
-        assert_eq!(u64::from(bson_type), v["bson_value_type"].as_u64().unwrap(), "{file}");
+        assert_eq!(
+            u64::from(bson_type),
+            v["bson_value_type"].as_u64().unwrap(),
+            "{file}"
+        );
         assert_eq!(&*value, &hex(&text("bson_value"))[..], "{file}");
 
         // Through the public API too, and the failures.
@@ -86,24 +95,49 @@ fn qe_indexed_values_from_the_server_decrypt_to_the_vectors_plaintext() {
         super::decrypt(&payload, &keys).unwrap();
         let only_s = Keys::new().with(
             KeyRef::Id(Uuid::from_bytes(hex(&text("S_KeyId")).try_into().unwrap())),
-            Arc::new(DataKey::from_bytes(Uuid::from_bytes(hex(&text("S_KeyId")).try_into().unwrap()), &hex(&text("S_Key"))).unwrap()),
+            Arc::new(
+                DataKey::from_bytes(
+                    Uuid::from_bytes(hex(&text("S_KeyId")).try_into().unwrap()),
+                    &hex(&text("S_Key")),
+                )
+                .unwrap(),
+            ),
         );
-        assert!(matches!(super::decrypt(&payload, &only_s), Err(Error::KeyNotFound { .. })));
+        assert!(matches!(
+            super::decrypt(&payload, &only_s),
+            Err(Error::KeyNotFound { .. })
+        ));
         let wrong_k = only_s.clone().with(
             KeyRef::Id(Uuid::from_bytes(hex(&text("K_KeyId")).try_into().unwrap())),
-            Arc::new(DataKey::from_bytes(Uuid::from_bytes(hex(&text("K_KeyId")).try_into().unwrap()), &[7; 96]).unwrap()),
+            Arc::new(
+                DataKey::from_bytes(
+                    Uuid::from_bytes(hex(&text("K_KeyId")).try_into().unwrap()),
+                    &[7; 96],
+                )
+                .unwrap(),
+            ),
         );
-        assert!(matches!(super::decrypt(&payload, &wrong_k), Err(Error::Decryption)));
+        assert!(matches!(
+            super::decrypt(&payload, &wrong_k),
+            Err(Error::Decryption)
+        ));
         let mut tampered = payload.clone();
-        let sev_end = tampered.len() - 96 * usize::from(tampered[18]).max(1) * usize::from(subtype == 15)
+        let sev_end = tampered.len()
+            - 96 * usize::from(tampered[18]).max(1) * usize::from(subtype == 15)
             - 96 * usize::from(subtype == 14);
         tampered[sev_end - 1] ^= 1; // the last byte of the client value's tag
-        assert!(matches!(super::decrypt(&tampered, &keys), Err(Error::Decryption)), "{file}");
+        assert!(
+            matches!(super::decrypt(&tampered, &keys), Err(Error::Decryption)),
+            "{file}"
+        );
         for len in 0..payload.len().min(19 + 17 + 96) {
-            assert!(matches!(
-                super::decrypt(&payload[..len], &keys),
-                Err(Error::QueryableEncryption { .. })
-            ), "{file} truncated to {len}");
+            assert!(
+                matches!(
+                    super::decrypt(&payload[..len], &keys),
+                    Err(Error::QueryableEncryption { .. })
+                ),
+                "{file} truncated to {len}"
+            );
         }
         passed += 1;
     }
@@ -116,30 +150,58 @@ fn qe_unindexed_vector_decrypts_and_reencrypts_byte_for_byte() {
     let text = |name: &str| v[name].as_str().unwrap().to_owned();
     let keys = keys(&[USER]);
     let uev = hex(&text("uev"));
-    assert_eq!(super::decrypt(&uev, &keys).unwrap(), Bson::String("value123".into()));
+    assert_eq!(
+        super::decrypt(&uev, &keys).unwrap(),
+        Bson::String("value123".into())
+    );
     // Re-encrypting with the IV of the vector gives its bytes.
     let iv = uev[18..34].to_vec();
-    let again = unindexed_with(&data_key(USER), &Bson::String("value123".into()), &mut replay(iv)).unwrap();
+    let again = unindexed_with(
+        &data_key(USER),
+        &Bson::String("value123".into()),
+        &mut replay(iv),
+    )
+    .unwrap();
     assert_eq!(again.bytes, uev);
     // libmongocrypt's FLE2AEAD (CTR) blob, which its test uses to check that v2
     // decryption refuses it: authentic under FLE2AEAD (its plaintext carries a 16-byte
     // prefix before the value, as that test wrote it), refused as FLE2v2AEAD below.
     let ctr = hex(&text("uev_ctr_fle2aead"));
-    let value = Aead::Ctr.open(data_key(USER).material(), &ctr[..18], &ctr[18..]).unwrap();
+    let value = Aead::Ctr
+        .open(data_key(USER).material(), &ctr[..18], &ctr[18..])
+        .unwrap();
     assert!(value.ends_with(&hex(&text("plaintext"))));
     // Wrong key, tampered tag, truncated blob, FLE2AEAD bytes read as FLE2v2AEAD.
-    assert!(matches!(super::decrypt(&uev, &self::keys(&[INDEX])), Err(Error::KeyNotFound { .. })));
+    assert!(matches!(
+        super::decrypt(&uev, &self::keys(&[INDEX])),
+        Err(Error::KeyNotFound { .. })
+    ));
     let wrong = Keys::new().with(
         KeyRef::Id(data_key(USER).id()),
         Arc::new(DataKey::from_bytes(data_key(USER).id(), &[1; 96]).unwrap()),
     );
-    assert!(matches!(super::decrypt(&uev, &wrong), Err(Error::Decryption)));
+    assert!(matches!(
+        super::decrypt(&uev, &wrong),
+        Err(Error::Decryption)
+    ));
     let mut tampered = uev.clone();
     *tampered.last_mut().unwrap() ^= 0x80;
-    assert!(matches!(super::decrypt(&tampered, &keys), Err(Error::Decryption)));
-    assert!(matches!(super::decrypt(&uev[..18], &keys), Err(Error::QueryableEncryption { .. })));
-    assert!(matches!(super::decrypt(&uev[..40], &keys), Err(Error::Decryption)));
-    assert!(matches!(super::decrypt(&ctr, &keys), Err(Error::Decryption)));
+    assert!(matches!(
+        super::decrypt(&tampered, &keys),
+        Err(Error::Decryption)
+    ));
+    assert!(matches!(
+        super::decrypt(&uev[..18], &keys),
+        Err(Error::QueryableEncryption { .. })
+    ));
+    assert!(matches!(
+        super::decrypt(&uev[..40], &keys),
+        Err(Error::Decryption)
+    ));
+    assert!(matches!(
+        super::decrypt(&ctr, &keys),
+        Err(Error::Decryption)
+    ));
 }
 
 #[test]
@@ -155,7 +217,10 @@ fn qe_explicit_unindexed_matches_libmongocrypt_byte_for_byte() {
     )
     .unwrap();
     assert_eq!(got.bytes, expected);
-    assert_eq!(super::decrypt(&expected, &keys(&[USER])).unwrap(), Bson::String("value123".into()));
+    assert_eq!(
+        super::decrypt(&expected, &keys(&[USER])).unwrap(),
+        Bson::String("value123".into())
+    );
 }
 
 #[test]
@@ -180,8 +245,9 @@ fn qe_explicit_indexed_insert_payloads_match_libmongocrypt_byte_for_byte() {
                 case["index_key"].as_str().unwrap(),
             )),
         );
-        let p = super::cipher::ctr_decrypt(ecoc.as_bytes(), document.get_binary("p").unwrap().bytes)
-            .unwrap();
+        let p =
+            super::cipher::ctr_decrypt(ecoc.as_bytes(), document.get_binary("p").unwrap().bytes)
+                .unwrap();
         assert_eq!(&*p, document.get_binary("s").unwrap().bytes);
         // libmongocrypt's payload decrypts with the user key alone.
         assert_eq!(
@@ -237,7 +303,10 @@ fn qe_random_contention_stays_within_the_factor_and_round_trips() {
         let document = bson::RawDocument::from_bytes(&payload.bytes[1..]).unwrap();
         let k = document.get_i64("k").unwrap();
         assert!((0..=3).contains(&k));
-        assert_eq!(super::decrypt(&payload.bytes, &keys).unwrap(), Bson::Int64(42));
+        assert_eq!(
+            super::decrypt(&payload.bytes, &keys).unwrap(),
+            Bson::Int64(42)
+        );
     }
 }
 
@@ -246,10 +315,21 @@ fn qe_decrypt_refuses_fle1_and_unknown_subtypes_by_name() {
     let keys = keys(&[USER]);
     for first in [1u8, 2, 12, 200] {
         let error = super::decrypt(&[first, 0, 0], &keys).unwrap_err();
-        assert!(error.to_string().contains(&format!("blob subtype {first}")), "{error}");
+        assert!(
+            error.to_string().contains(&format!("blob subtype {first}")),
+            "{error}"
+        );
     }
     let error = super::decrypt(&[11, 5, 0, 0, 0, 0], &keys).unwrap_err();
-    assert!(error.to_string().contains("FLE2InsertUpdatePayloadV2"), "{error}");
+    assert!(
+        error.to_string().contains("FLE2InsertUpdatePayloadV2"),
+        "{error}"
+    );
     let error = super::decrypt(&[15; 40], &keys).unwrap_err();
-    assert!(error.to_string().contains("FLE2IndexedRangeEncryptedValueV2"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("FLE2IndexedRangeEncryptedValueV2"),
+        "{error}"
+    );
 }
