@@ -257,6 +257,17 @@ impl<'a> Blob<'a> {
 
 /// Whether the bytes of a subtype-6 binary are a Queryable Encryption blob (subtypes 3
 /// to 17; FLE1 is 1 and 2, the placeholders 0).
+///
+/// ```
+/// use encrypted_core::bson::{Bson, Uuid};
+/// use encrypted_core::{Algorithm, DataKey, qe};
+///
+/// let key = DataKey::generate(Uuid::new())?;
+/// assert!(qe::is_queryable_encryption(&qe::encrypt_unindexed(&key, &Bson::Int32(1))?.bytes));
+/// let fle1 = key.encrypt(&Bson::Int32(1), Algorithm::Random)?;
+/// assert!(!qe::is_queryable_encryption(fle1.as_bytes()));
+/// # Ok::<(), encrypted_core::Error>(())
+/// ```
 pub fn is_queryable_encryption(bytes: &[u8]) -> bool {
     matches!(bytes.first(), Some(3..=17))
 }

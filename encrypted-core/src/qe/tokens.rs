@@ -9,6 +9,24 @@
 //! Tokens are secrets (some of them are sent to the server, which needs them to maintain
 //! its indexes, but never to anyone else): each is zeroized on drop, prints as
 //! `EdcToken(..)`, and is neither `Clone` nor `Serialize`.
+//!
+//! ```
+//! use encrypted_core::bson::Uuid;
+//! use encrypted_core::DataKey;
+//! use encrypted_core::qe::tokens::{
+//!     CollectionsLevel1Token, EdcDerivedFromDataToken, EdcDerivedFromDataTokenAndContentionFactor,
+//!     EdcToken,
+//! };
+//!
+//! let index_key = DataKey::generate(Uuid::new())?;
+//! let edc = EdcToken::derive(&CollectionsLevel1Token::from_data_key(&index_key));
+//! // The BSON bytes of the string "value123": length, bytes, NUL.
+//! let value = b"\x09\x00\x00\x00value123\x00";
+//! let from_data = EdcDerivedFromDataToken::derive(&edc, value);
+//! let with_contention = EdcDerivedFromDataTokenAndContentionFactor::derive(&from_data, 0);
+//! assert_eq!(with_contention.as_bytes().len(), 32);
+//! # Ok::<(), encrypted_core::Error>(())
+//! ```
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
