@@ -3,7 +3,9 @@
 //! stored for `{encryptedIndexed: "123"}` at contention factor 0: from the test's key
 //! vault document and local master key, our equality find payload is byte-identical to
 //! the one libmongocrypt sent, and the `__safeContent__` tag the server stored is
-//! `HMAC-SHA-256(EDCTwiceDerivedToken, count = 1)` of our token chain.
+//! `HMAC-SHA-256(EDCTwiceDerivedToken, count = 1)` of our token chain. Its
+//! `fle2v2-BypassQueryAnalysis` test inserts an insert payload libmongocrypt made for
+//! `"123"`: we decrypt it, and every deterministic field of ours equals its own.
 
 #![allow(
     clippy::unwrap_used,
@@ -21,12 +23,16 @@ use encrypted::{DataKey, LocalMasterKey, qe};
 use hmac::{KeyInit, Mac};
 use serde_json::Value;
 
-fn spec() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/specifications-92b3c0b9-qe/fle2v2-InsertFind-Indexed.json"
+fn spec_file(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/data/specifications-92b3c0b9-qe/{name}",
+        env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn spec() -> Value {
+    spec_file("fle2v2-InsertFind-Indexed.json")
 }
 
 fn binary(value: &Value) -> Vec<u8> {
@@ -76,4 +82,24 @@ fn qe_safe_content_tag_equals_the_one_the_server_stored() {
         mac.finalize().into_bytes().as_slice(),
         binary(stored).as_slice()
     );
+}
+
+#[test]
+fn qe_insert_payload_of_the_spec_test_decrypts_and_matches_ours() {
+    let spec = spec_file("fle2v2-BypassQueryAnalysis.json");
+    let key = std::sync::Arc::new(data_key(&spec));
+    let theirs =
+        binary(&spec["tests"][0]["operations"][0]["arguments"]["document"]["encryptedIndexed"]);
+    let keys = encrypted::model::Keys::new().with(encrypted::KeyRef::Id(key.id()), key.clone());
+    let value = Bson::String("123".into());
+    assert_eq!(qe::decrypt(&theirs, &keys).unwrap(), value);
+    let ours = qe::encrypt_indexed(&key, &key, &value, 0).unwrap();
+    let (a, b) = (
+        bson::RawDocument::from_bytes(&ours.bytes[1..]).unwrap(),
+        bson::RawDocument::from_bytes(&theirs[1..]).unwrap(),
+    );
+    for field in ["d", "s", "u", "t", "e", "l", "k"] {
+        assert_eq!(a.get(field).unwrap(), b.get(field).unwrap(), "`{field}`");
+    }
+    assert_eq!(a.iter().count(), b.iter().count());
 }
