@@ -126,7 +126,7 @@ pub enum Error {
     /// A Queryable Encryption payload is malformed (named by its libmongocrypt name and
     /// the check that failed), a value cannot be encrypted with the QE algorithm asked
     /// for, or a collection mixes FLE1 and QE fields. Nothing was decrypted.
-    #[error("Queryable Encryption {payload}: {problem}")]
+    #[error("queryable encryption refused the {payload}: {problem}")]
     QueryableEncryption {
         /// The payload or operation, e.g. `FLE2IndexedEqualityEncryptedValueV2`.
         payload: &'static str,

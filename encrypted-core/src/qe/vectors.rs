@@ -333,3 +333,24 @@ fn qe_decrypt_refuses_fle1_and_unknown_subtypes_by_name() {
         "{error}"
     );
 }
+
+#[test]
+fn qe_error_messages_follow_the_house_style_and_name_no_value() {
+    let key = data_key(USER);
+    let errors = [
+        super::decrypt(&[14, 1, 2], &keys(&[USER])).unwrap_err(),
+        super::encrypt_indexed(&key, &key, &Bson::String("secret-ssn".into()), -1).unwrap_err(),
+        super::encrypt_indexed(&key, &key, &Bson::Double(98.6), 0).unwrap_err(),
+    ];
+    for error in errors {
+        let message = error.to_string();
+        assert!(
+            message.starts_with("queryable encryption refused the "),
+            "{message}"
+        );
+        assert!(
+            !message.ends_with('.') && !message.contains("secret") && !message.contains("98.6"),
+            "{message}"
+        );
+    }
+}
