@@ -126,6 +126,17 @@ pub enum Error {
         supplied_key_id: bson::Uuid,
     },
 
+    /// A Queryable Encryption payload is malformed (named by its libmongocrypt name and
+    /// the check that failed), a value cannot be encrypted with the QE algorithm asked
+    /// for, or a collection mixes FLE1 and QE fields. Nothing was decrypted.
+    #[error("queryable encryption refused the {payload}: {problem}")]
+    QueryableEncryption {
+        /// The payload or operation, e.g. `FLE2IndexedEqualityEncryptedValueV2`.
+        payload: &'static str,
+        /// What is wrong (never a value or key bytes).
+        problem: String,
+    },
+
     /// Authenticated decryption failed: the ciphertext was tampered with, truncated or
     /// made with other key bytes. Deliberately says nothing more.
     #[error("decryption failed: the ciphertext is not authentic for this key")]

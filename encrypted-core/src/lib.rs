@@ -80,6 +80,7 @@ mod master_key;
 #[cfg_attr(not(feature = "driver"), allow(dead_code, unused_imports))]
 pub mod model;
 mod plaintext;
+pub mod qe;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use ciphertext::Ciphertext;
