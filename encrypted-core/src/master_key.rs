@@ -638,10 +638,14 @@ mod tests {
                 Err(crate::Error::InvalidProviderName { .. })
             ));
         }
-        // A spec kind not implemented yet stays unsupported, never custom.
+        // A spec kind is read as its own variant, never as a custom one.
         assert!(matches!(
             MasterKey::from_document(&doc! { "provider": "kmip" }).unwrap(),
-            MasterKey::Unsupported { .. }
+            MasterKey::Kmip { .. }
+        ));
+        assert!(matches!(
+            MasterKey::from_document(&doc! { "provider": "vault:prod", "keyName": "k" }).unwrap(),
+            MasterKey::Custom { .. }
         ));
     }
 
