@@ -245,7 +245,9 @@ impl MasterKey {
     /// use encrypted_core::MasterKey;
     ///
     /// let key = MasterKey::gcp("p", "global", "r", "k").with_key_version("2");
-    /// assert_eq!(key.to_document().get_str("keyVersion"), Ok("2"));
+    /// assert_eq!(key.to_document().get_str("keyVersion").ok(), Some("2"));
+    /// let key = MasterKey::azure("my-vault.vault.azure.net", "k").with_key_version("0a1b");
+    /// assert_eq!(key.to_document().get_str("keyVersion").ok(), Some("0a1b"));
     /// ```
     #[must_use]
     pub fn with_key_version(mut self, new_version: impl Into<String>) -> Self {
